@@ -1,0 +1,209 @@
+"""The one settings module. Every value has an embedded default; see README."""
+
+from pathlib import Path
+
+import dj_database_url
+
+from accelerator.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("ACC_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+# Key for secrets at rest (Fernet, urlsafe base64 of 32 bytes). Derived from SECRET_KEY when unset.
+ACC_SECRETS_KEY = env_secret("ACC_SECRETS_KEY", "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Public base URL of the web app, used in links the platform writes (logs, emails).
+ACC_PUBLIC_URL = env_str("ACC_PUBLIC_URL", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "guardian",
+    "channels",
+    "accounts",
+    "routines",
+    "workers",
+    "files",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "accelerator.urls"
+WSGI_APPLICATION = "accelerator.wsgi.application"
+ASGI_APPLICATION = "accelerator.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"), conn_max_age=env_int("DB_CONN_MAX_AGE", 60)
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL plus immediate transactions let the web process and the workers write side by side.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# node_modules is where front-end packages from package.json land (make install).
+if (BASE_DIR / "node_modules").is_dir():
+    STATICFILES_DIRS.append(("vendor", BASE_DIR / "node_modules"))
+
+# --- storage: project files and the jobstore --------------------------------
+ACC_STORAGE = env_str("ACC_STORAGE", "filesystem")  # filesystem | s3
+MEDIA_ROOT = DATA_DIR / "storage"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": MEDIA_ROOT}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if ACC_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME", "accelerator"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "access_key": env_secret("AWS_ACCESS_KEY_ID", ""),
+            "secret_key": env_secret("AWS_SECRET_ACCESS_KEY", ""),
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+# Largest single upload through the REST API and the jobstore, in bytes.
+ACC_MAX_UPLOAD_BYTES = env_int("ACC_MAX_UPLOAD_BYTES", 5 * 1024**3)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Redis, Celery, Channels ----------------------------------------------
+# Empty REDIS_URL means: `make run` starts an embedded Redis and sets it.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ROUTES = {"workers.tasks.run_job_task": {"queue": "jobs"}}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-jobs": {"task": "workers.tasks.reconcile_task", "schedule": env_float("ACC_RECONCILE_EVERY", 30.0)},
+}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+# --- execution --------------------------------------------------------------
+ACC_BACKEND = env_str("ACC_BACKEND", "local")  # local | docker
+ACC_BACKENDS = {
+    "local": "workers.backends.local.LocalBackend",
+    "docker": "workers.backends.docker.DockerBackend",
+}
+ACC_JOBS_DIR = Path(env_str("ACC_JOBS_DIR", str(DATA_DIR / "jobs"))).resolve()
+ACC_DOCKER_NETWORK = env_str("ACC_DOCKER_NETWORK", "none")
+ACC_DEFAULT_WORKDIR = env_str("ACC_DEFAULT_WORKDIR", "/code")
+ACC_DEFAULT_TIMEOUT = env_int("ACC_DEFAULT_TIMEOUT", 3600)
+ACC_MAX_TIMEOUT = env_int("ACC_MAX_TIMEOUT", 7 * 24 * 3600)
+ACC_DEFAULT_BUILD_TIMEOUT = env_int("ACC_DEFAULT_BUILD_TIMEOUT", 1800)
+ACC_STOP_GRACE = env_int("ACC_STOP_GRACE", 3)
+# A running job's worker refreshes its heartbeat this often (s); the reconciler
+# settles jobs whose heartbeat is older than ACC_HEARTBEAT_TIMEOUT.
+ACC_HEARTBEAT_EVERY = env_float("ACC_HEARTBEAT_EVERY", 5.0)
+ACC_HEARTBEAT_TIMEOUT = env_float("ACC_HEARTBEAT_TIMEOUT", 60.0)
+ACC_QUEUE_RESEND_AFTER = env_float("ACC_QUEUE_RESEND_AFTER", 300.0)
+ACC_LOG_FLUSH_SECONDS = env_float("ACC_LOG_FLUSH_SECONDS", 0.1)
+ACC_LOG_MAX_BYTES = env_int("ACC_LOG_MAX_BYTES", 20 * 1024 * 1024)
+
+# --- tokens -----------------------------------------------------------------
+ACC_AUTH_CODE_TTL = env_int("ACC_AUTH_CODE_TTL", 300)
+ACC_ACCESS_TOKEN_TTL = env_int("ACC_ACCESS_TOKEN_TTL", 3600)
+ACC_REFRESH_TOKEN_TTL = env_int("ACC_REFRESH_TOKEN_TTL", 30 * 24 * 3600)
+ACC_UPLOAD_URL_TTL = env_int("ACC_UPLOAD_URL_TTL", 3600)
+
+# --- REST -------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.AccessTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "accelerator.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Accelerator API",
+    "DESCRIPTION": "Projects, routines, jobs and files of the Accelerator platform.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+# Project files and jobstore objects live in django-storages; no tables needed.

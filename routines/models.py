@@ -1,0 +1,120 @@
+"""Projects, their members, the stacks operators offer, and routines with immutable versions."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+slug_validator = RegexValidator(
+    SLUG_RE, "Use 1-64 lower-case letters, digits and hyphens, starting and ending with a letter or digit."
+)
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MAINTAINER = "maintainer", "Maintainer"
+    MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.MAINTAINER: 2, Role.OWNER: 3}
+
+
+class ProjectQuerySet(models.QuerySet):
+    def for_user(self, user):
+        if not user or not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user)
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=64, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.slug
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+        ordering = ["project", "user"]
+
+    def __str__(self):
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class BaseStack(models.Model):
+    """A named stack operators define: a base image and how a job folder is installed into it."""
+
+    name = models.CharField(max_length=64, unique=True, help_text="Name users put in base_stack, e.g. PYTHON3_7.")
+    image = models.CharField(max_length=300, help_text="Base image the job folder is installed into.")
+    workdir = models.CharField(max_length=300, default="/code")
+    install_command = models.TextField(
+        blank=True,
+        help_text="Shell run in the workdir at build time, e.g. installs requirements.txt. Empty: copy only.",
+    )
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def definition(self) -> dict:
+        return {"name": self.name, "image": self.image, "workdir": self.workdir, "install": self.install_command}
+
+
+class Routine(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="routines")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    latest_version = models.ForeignKey(
+        "RoutineVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="routine_name_unique_in_project")]
+        ordering = ["project", "name"]
+
+    def __str__(self):
+        return f"{self.project.slug}/{self.name}"
+
+
+class RoutineVersion(models.Model):
+    """An immutable snapshot of what a routine runs. `spec` is validated by routines.spec."""
+
+    routine = models.ForeignKey(Routine, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    spec = models.JSONField()
+    spec_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["routine", "number"], name="version_number_unique"),
+            models.UniqueConstraint(fields=["routine", "spec_hash"], name="version_spec_unique"),
+        ]
+        ordering = ["routine", "-number"]
+
+    def __str__(self):
+        return f"{self.routine} v{self.number}"

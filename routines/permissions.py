@@ -1,0 +1,93 @@
+"""Who may see and do what. Views, serializers and consumers start here.
+
+Project roles (Membership) grant access to everything inside a project;
+django-guardian object permissions add sharing of single routines with
+people outside it. Only this module talks to guardian.
+"""
+
+from guardian.shortcuts import get_objects_for_user
+
+from accelerator.errors import Forbidden, NotFound
+from routines.models import ROLE_RANK, Membership, Project, Role, Routine
+
+READ, RUN, WRITE, ADMIN = Role.VIEWER, Role.MEMBER, Role.MAINTAINER, Role.OWNER
+
+
+def role_of(user, project: Project) -> str | None:
+    if not user or not user.is_authenticated:
+        return None
+    cache = getattr(user, "_acc_roles", None)
+    if cache is None:
+        cache = user._acc_roles = {}
+    if project.pk not in cache:
+        cache[project.pk] = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+    return cache[project.pk]
+
+
+def has_role(user, project: Project, needed: str) -> bool:
+    role = role_of(user, project)
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(needed)]
+
+
+def visible_projects(user):
+    return Project.objects.for_user(user)
+
+
+def get_project(user, slug: str, needed: str = READ) -> Project:
+    """The project `slug` if `user` holds at least `needed` in it.
+
+    A project the user does not belong to is reported exactly like one that
+    does not exist, so slugs of other people's projects are not revealed.
+    """
+    project = Project.objects.filter(slug=slug).first()
+    if project is None or role_of(user, project) is None:
+        raise NotFound(f"Project '{slug}' was not found, or you are not a member of it.")
+    if not has_role(user, project, needed):
+        raise Forbidden(
+            f"Your role in project '{slug}' is '{role_of(user, project)}'; this needs '{needed}' or higher."
+        )
+    return project
+
+
+def visible_routines(user):
+    if not user or not user.is_authenticated:
+        return Routine.objects.none()
+    shared = get_objects_for_user(user, "routines.view_routine", klass=Routine, accept_global_perms=False)
+    return Routine.objects.filter(project__memberships__user=user) | shared
+
+
+def can_read_routine(user, routine: Routine) -> bool:
+    return has_role(user, routine.project, READ) or user.has_perm("routines.view_routine", routine)
+
+
+def can_run_routine(user, routine: Routine) -> bool:
+    return has_role(user, routine.project, RUN)
+
+
+def can_edit_routine(user, routine: Routine) -> bool:
+    return has_role(user, routine.project, RUN)
+
+
+def visible_jobs(user):
+    from workers.models import Job
+
+    if not user or not user.is_authenticated:
+        return Job.objects.none()
+    return Job.objects.filter(project__memberships__user=user)
+
+
+def can_read_job(user, job) -> bool:
+    return has_role(user, job.project, READ)
+
+
+def can_cancel_job(user, job) -> bool:
+    """The job's owner, or a maintainer of its project."""
+    return (job.user_id == user.id and has_role(user, job.project, RUN)) or has_role(user, job.project, WRITE)
+
+
+def can_read_files(user, project: Project) -> bool:
+    return has_role(user, project, READ)
+
+
+def can_write_files(user, project: Project) -> bool:
+    return has_role(user, project, RUN)

@@ -1,0 +1,147 @@
+"""Shared fixtures: the alice/bob/charlie cast, API clients, a real Celery worker.
+
+Everything here talks to the real services `make test` starts (PostgreSQL,
+Redis, the Docker engine). In CI a missing service is an error, not a skip.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.services import issue_token_pair
+from routines.models import Membership, Project, Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", "alice@example.org", "alice-pass-123")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.org", "bob-pass-123")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user("charlie", "charlie@example.org", "charlie-pass-123")
+
+
+@pytest.fixture
+def project(alice, bob):
+    """Project `demo`: alice owns it, bob is a member, charlie is a stranger."""
+    p = Project.objects.create(slug="demo", name="Demo")
+    Membership.objects.create(project=p, user=alice, role=Role.OWNER)
+    Membership.objects.create(project=p, user=bob, role=Role.MEMBER)
+    return p
+
+
+@pytest.fixture
+def api():
+    """api(user) -> an APIClient that authenticates like accli (x-authorization); api(None) is anonymous."""
+
+    def make(user=None):
+        client = APIClient()
+        if user is not None:
+            token = issue_token_pair(user=user)["access_token"]
+            client.credentials(HTTP_X_AUTHORIZATION=token)
+        return client
+
+    return make
+
+
+def _test_db_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A real Celery worker process on the test database and Redis."""
+
+    def __init__(self, backend: str, concurrency: int = 4, extra_env: dict | None = None):
+        self.backend = backend
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=_test_db_url(),
+            ACC_BACKEND=backend,
+            ACC_DATA_DIR=str(settings.DATA_DIR),
+            ACC_JOBS_DIR=str(settings.ACC_JOBS_DIR),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra_env or {})
+        self.log_path = settings.DATA_DIR / f"worker-{backend}-{os.getpid()}-{time.time_ns()}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "accelerator", "worker", "-Q", "jobs,default",
+             "-P", "threads", "-c", str(concurrency), "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", "INFO", "-n", f"test-{backend}-{time.time_ns()}@%h"],
+            cwd=ROOT, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{self.log_path.read_text()[-4000:]}")
+            if b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"celery worker not ready after {timeout}s:\n{self.log_path.read_text()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool), as a crash would."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def start_worker(transactional_db):
+    """start_worker(backend) -> a running Worker; stopped at the end of the test."""
+    started: list[Worker] = []
+
+    def start(backend: str = "local", **kwargs) -> Worker:
+        worker = Worker(backend, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for_status(job_id: int, statuses, timeout: float = 60):
+    """Poll the database until job `job_id` is in one of `statuses`; return the job."""
+    from workers.models import Job
+
+    if isinstance(statuses, str):
+        statuses = {statuses}
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if job.status in statuses:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} is {job.status if job else '?'} after {timeout}s, wanted {statuses}")

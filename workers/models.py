@@ -1,0 +1,108 @@
+"""Jobs, their state history, their log and their stored outputs."""
+
+from django.conf import settings
+from django.db import models
+
+from workers.states import FINAL, Status
+
+
+class JobQuerySet(models.QuerySet):
+    def live(self):
+        return self.exclude(status__in=FINAL)
+
+
+class Job(models.Model):
+    project = models.ForeignKey("routines.Project", on_delete=models.CASCADE, related_name="jobs")
+    routine_version = models.ForeignKey("routines.RoutineVersion", on_delete=models.PROTECT, related_name="jobs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs")
+    name = models.CharField(max_length=200)
+
+    # progress
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # outcome, kept apart from progress
+    exit_code = models.IntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True, help_text="timeout, oom, exit, build, input, ...")
+    message = models.TextField(blank=True, help_text="What went wrong, for the user.")
+    operator_message = models.TextField(blank=True, help_text="Details for operators (never shown to users).")
+
+    # what to run (the routine version holds the rest)
+    conf = models.JSONField(default=dict, blank=True)
+    secrets_encrypted = models.BinaryField(null=True, blank=True, editable=False)
+    force_build = models.BooleanField(default=False)
+    required_cores = models.FloatField(default=1.0)
+    required_ram = models.BigIntegerField(default=512 * 1024**2)
+    required_storage_local = models.BigIntegerField(default=2 * 1024**3)
+    required_storage_workflow = models.BigIntegerField(default=1024**3)
+    timeout = models.PositiveIntegerField(default=3600)
+
+    # where it ran
+    backend = models.CharField(max_length=32, blank=True)
+    backend_state = models.JSONField(default=dict, blank=True)
+    image = models.CharField(max_length=300, blank=True, help_text="Image (id) the command ran in.")
+    code_commit = models.CharField(max_length=64, blank=True, help_text="Git commit the code came from.")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+
+    # timestamps of every phase
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    building_at = models.DateTimeField(null=True, blank=True)
+    mapping_inputs_at = models.DateTimeField(null=True, blank=True)
+    running_at = models.DateTimeField(null=True, blank=True)
+    mapping_outputs_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    log_bytes = models.BigIntegerField(default=0)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"]), models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self):
+        return f"#{self.pk} {self.name} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+
+class JobEvent(models.Model):
+    """One row per status transition."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class LogChunk(models.Model):
+    """An ordered piece of a job's log: whole lines, secrets masked, NULs stripped."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_chunks")
+    seq = models.PositiveIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="log_seq_unique")]
+
+
+class JobOutput(models.Model):
+    """A file a job stored into project storage through an output mapping."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="outputs")
+    path = models.CharField(max_length=1024, help_text="Path inside the project storage.")
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["job", "path"]
+        constraints = [models.UniqueConstraint(fields=["job", "path"], name="output_path_unique")]

@@ -1,0 +1,86 @@
+"""The job state machine: one enum, one table of allowed moves, one writer.
+
+`transition()` is the only code that changes Job.status. It is a
+compare-and-set: an UPDATE filtered on the allowed source states, so two
+actors racing (a worker finishing, a user cancelling, the reconciler) can
+never both win.
+"""
+
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    BUILDING = "BUILDING"
+    MAPPING_INPUTS = "MAPPING_INPUTS"
+    RUNNING = "RUNNING"
+    MAPPING_OUTPUTS = "MAPPING_OUTPUTS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
+ACTIVE = frozenset({Status.BUILDING, Status.MAPPING_INPUTS, Status.RUNNING, Status.MAPPING_OUTPUTS})
+
+_ANY_LIVE = {Status.PENDING, Status.QUEUED, *ACTIVE}
+
+# to-state -> states it may be entered from
+ALLOWED_FROM: dict[str, frozenset[str]] = {
+    Status.QUEUED: frozenset({Status.PENDING}),
+    Status.BUILDING: frozenset({Status.QUEUED}),
+    Status.MAPPING_INPUTS: frozenset({Status.QUEUED, Status.BUILDING}),
+    Status.RUNNING: frozenset({Status.MAPPING_INPUTS}),
+    Status.MAPPING_OUTPUTS: frozenset({Status.RUNNING}),
+    Status.SUCCEEDED: frozenset({Status.MAPPING_OUTPUTS}),
+    Status.FAILED: frozenset(_ANY_LIVE),
+    Status.CANCELLED: frozenset(_ANY_LIVE),
+    Status.TIMED_OUT: frozenset({Status.BUILDING, Status.RUNNING, Status.MAPPING_OUTPUTS}),
+}
+
+# the timestamp field stamped when a state is entered
+STAMP = {
+    Status.QUEUED: "queued_at",
+    Status.BUILDING: "building_at",
+    Status.MAPPING_INPUTS: "mapping_inputs_at",
+    Status.RUNNING: "running_at",
+    Status.MAPPING_OUTPUTS: "mapping_outputs_at",
+    Status.SUCCEEDED: "finished_at",
+    Status.FAILED: "finished_at",
+    Status.CANCELLED: "finished_at",
+    Status.TIMED_OUT: "finished_at",
+}
+
+
+def transition(job_id: int, to: str, *, reason: str = "", **fields) -> bool:
+    """Move job `job_id` to `to` if its current state allows it.
+
+    Extra `fields` are written in the same UPDATE. Returns False when no row
+    changed: the job was already moved by somebody else.
+    """
+    from workers.models import Job, JobEvent
+
+    to = Status(to)
+    now = timezone.now()
+    values = {"status": to, "status_changed_at": now, **fields}
+    stamp = STAMP.get(to)
+    if stamp:
+        values.setdefault(stamp, now)
+    if to in ACTIVE:
+        values.setdefault("heartbeat_at", now)
+    with transaction.atomic():
+        changed = Job.objects.filter(pk=job_id, status__in=ALLOWED_FROM[to]).update(**values)
+        if not changed:
+            return False
+        JobEvent.objects.create(job_id=job_id, status=to, reason=reason[:2000], created_at=now)
+        transaction.on_commit(lambda: _announce(job_id, to, reason))
+    return True
+
+
+def _announce(job_id: int, status: str, reason: str) -> None:
+    from workers import events
+
+    events.job_status_changed(job_id, status, reason)
