@@ -1,1 +1,10 @@
-urlpatterns = []
+from django.urls import path
+
+from workers import views
+
+urlpatterns = [
+    path("jobs/", views.JobListView.as_view(), name="job-list"),
+    path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
+    path("jobs/<int:pk>/logs/", views.JobLogsView.as_view(), name="job-logs"),
+    path("jobs/<int:pk>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
+]

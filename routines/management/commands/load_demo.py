@@ -1,0 +1,76 @@
+"""Idempotent demo data: user `demo`, project `demo`, base stacks and runnable routines."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from routines import services
+from routines.models import BaseStack, Membership, Project, Role, Routine
+
+DEMO_PASSWORD = "demo-password"
+
+STACKS = [
+    {"name": "PYTHON3_7", "image": "python:3.7-slim", "workdir": "/code",
+     "install_command": "if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi",
+     "description": "Python 3.7; installs requirements.txt from the job folder."},
+    {"name": "PYTHON3_11", "image": "python:3.11-slim", "workdir": "/code",
+     "install_command": "if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi",
+     "description": "Python 3.11; installs requirements.txt from the job folder."},
+]
+
+ROUTINES = [
+    {
+        "name": "hello",
+        "description": "Prints a greeting a few times and writes it to out/hello.txt in the project files.",
+        "job_kwargs": {
+            "docker_image": "acc-test/busybox:latest",
+            "command": 'mkdir -p out; for i in 1 2 3; do echo "hello $WHO ($i)"; sleep 1; done; '
+                       'echo "hello $WHO" > out/hello.txt',
+            "conf": {"WHO": "world", "output_mappings": "/code/out/:acc://demo/results/hello/"},
+        },
+        "timeout": 600,
+    },
+    {
+        "name": "count-lines",
+        "description": "Counts the lines of the files in data/ of the project.",
+        "job_kwargs": {
+            "docker_image": "acc-test/busybox:latest",
+            "command": "wc -l input/* | tee out/counts.txt",
+            "conf": {"input_mappings": "acc://demo/data/:/code/input/",
+                     "output_mappings": "/code/out/:acc://demo/results/counts/"},
+        },
+        "timeout": 600,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo user, project, base stacks and routines (safe to run again)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        user_model = get_user_model()
+        user, created = user_model.objects.get_or_create(username="demo", defaults={"is_staff": True,
+                                                                                     "is_superuser": True})
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        project, _ = Project.objects.get_or_create(slug="demo", defaults={"name": "Demo project"})
+        Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.OWNER})
+        for stack in STACKS:
+            BaseStack.objects.get_or_create(name=stack["name"], defaults=stack)
+        for item in ROUTINES:
+            task = {k: v for k, v in item.items() if k != "description"}
+            routine = Routine.objects.filter(project=project, name=item["name"]).first()
+            if routine is None:
+                services.save_routine(project=project, user=user, task=task, description=item["description"])
+        self._demo_data(project)
+        self.stdout.write("demo data ready: user demo / %s, project demo" % DEMO_PASSWORD)
+
+    def _demo_data(self, project):
+        from django.core.files.base import ContentFile
+        from django.core.files.storage import default_storage
+
+        path = f"projects/{project.pk}/data/sample.csv"
+        if not default_storage.exists(path):
+            default_storage.save(path, ContentFile(b"year,value\n2020,1\n2021,2\n2022,3\n"))

@@ -1,0 +1,207 @@
+"""Projects, members, routines and their versions; dispatch of accli task trees."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from accelerator.errors import Conflict, Forbidden, InvalidInput, NotFound
+from files import code as code_source
+from files import mappings as mapping_syntax
+from files import services as files
+from routines import permissions
+from routines.models import BaseStack, Membership, Project, Role, Routine, RoutineVersion, slug_validator
+from routines.spec import SpecError, canonical_hash, normalize_task
+
+
+# --- projects and members ----------------------------------------------------
+def create_project(*, user, slug: str, name: str, description: str = "") -> Project:
+    try:
+        slug_validator(slug)
+    except Exception:
+        raise InvalidInput(f"slug {slug!r} is not valid: {slug_validator.message}") from None
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(slug=slug, name=name or slug, description=description)
+            Membership.objects.create(project=project, user=user, role=Role.OWNER)
+    except IntegrityError:
+        raise Conflict(f"A project with slug '{slug}' already exists; choose another slug.") from None
+    return project
+
+
+def set_member(*, project: Project, actor, username: str, role: str) -> Membership:
+    """Add `username` to the project or change their role. Needs maintainer; granting owner needs owner."""
+    if role not in Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(Role.values)}, got {role!r}.")
+    if not permissions.has_role(actor, project, Role.MAINTAINER):
+        raise Forbidden("Only owners and maintainers can manage members.")
+    if role == Role.OWNER and not permissions.has_role(actor, project, Role.OWNER):
+        raise Forbidden("Only an owner can make someone an owner.")
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise NotFound(f"No active user named '{username}'.")
+    with transaction.atomic():
+        existing = Membership.objects.select_for_update().filter(project=project, user=user).first()
+        if existing and existing.role == Role.OWNER and role != Role.OWNER:
+            _keep_an_owner(project, leaving=user)
+            if not permissions.has_role(actor, project, Role.OWNER):
+                raise Forbidden("Only an owner can change another owner's role.")
+        membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    return membership
+
+
+def remove_member(*, project: Project, actor, username: str) -> None:
+    membership = Membership.objects.filter(project=project, user__username=username).select_related("user").first()
+    if membership is None:
+        raise NotFound(f"'{username}' is not a member of this project.")
+    if membership.user_id != actor.id and not permissions.has_role(actor, project, Role.MAINTAINER):
+        raise Forbidden("Only owners and maintainers can remove other members.")
+    if membership.role == Role.OWNER and membership.user_id != actor.id and not permissions.has_role(
+        actor, project, Role.OWNER
+    ):
+        raise Forbidden("Only an owner can remove an owner.")
+    with transaction.atomic():
+        if membership.role == Role.OWNER:
+            _keep_an_owner(project, leaving=membership.user)
+        membership.delete()
+
+
+def _keep_an_owner(project: Project, *, leaving) -> None:
+    if not Membership.objects.filter(project=project, role=Role.OWNER).exclude(user=leaving).exists():
+        raise InvalidInput("A project needs at least one owner: make someone else owner first.")
+
+
+# --- routines and versions -----------------------------------------------------
+def resolve_stack(stack: dict) -> dict:
+    """Snapshot a base stack's definition into the spec, so a version never changes under a job."""
+    if stack["kind"] != "base_stack":
+        return stack
+    row = BaseStack.objects.filter(name=stack["name"], enabled=True).first()
+    if row is None:
+        known = ", ".join(BaseStack.objects.filter(enabled=True).values_list("name", flat=True)) or "none defined"
+        raise InvalidInput(f"Unknown base_stack '{stack['name']}'. Known stacks: {known}.", code="unknown_stack")
+    return {"kind": "base_stack", **row.definition()}
+
+
+def validate_spec(*, project: Project, spec: dict) -> dict:
+    spec = {**spec, "stack": resolve_stack(spec["stack"])}
+    code = spec["code"]
+    if code["kind"] != "none":
+        code_source.validate_code_source(project=project, repo_url=code["url"], repo_branch=code.get("ref") or "")
+    validate_mappings(project=project, conf=spec.get("conf") or {})
+    return spec
+
+
+def validate_mappings(*, project: Project, conf: dict) -> None:
+    try:
+        inputs = mapping_syntax.parse_input_mappings(conf.get("input_mappings", "") or "")
+        outputs = mapping_syntax.parse_output_mappings(conf.get("output_mappings", "") or "")
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    for url in [p.source for p in inputs] + [p.destination for p in outputs]:
+        files.resolve_acc_url(url, project=project)
+
+
+def record_version(*, routine: Routine, spec: dict, user) -> RoutineVersion:
+    """The version holding exactly `spec`: an existing one, or a new immutable one."""
+    spec_hash = canonical_hash(spec)
+    with transaction.atomic():
+        Routine.objects.select_for_update().filter(pk=routine.pk).first()
+        version = RoutineVersion.objects.filter(routine=routine, spec_hash=spec_hash).first()
+        if version is None:
+            number = (RoutineVersion.objects.filter(routine=routine).aggregate(m=Max("number"))["m"] or 0) + 1
+            version = RoutineVersion.objects.create(
+                routine=routine, number=number, spec=spec, spec_hash=spec_hash, created_by=user
+            )
+        if routine.latest_version_id != version.pk:
+            Routine.objects.filter(pk=routine.pk).update(latest_version=version)
+            routine.latest_version = version
+    return version
+
+
+def get_or_create_routine(*, project: Project, name: str, user) -> Routine:
+    routine, _ = Routine.objects.get_or_create(project=project, name=name, defaults={"created_by": user})
+    return routine
+
+
+# --- dispatch ------------------------------------------------------------------
+def dispatch_task_tree(*, project: Project, user, tree: dict):
+    """Dispatch what `accli dispatch` sends. Single routines only, until jobflows land."""
+    from workers.services import submit_job
+
+    if not permissions.has_role(user, project, Role.MEMBER):
+        raise Forbidden(f"Dispatching needs the member role in project '{project.slug}'; viewers cannot run jobs.")
+    if not isinstance(tree, dict):
+        raise InvalidInput("The dispatch body must be a JSON object (a task tree).")
+    if tree.get("children") or tree.get("callback") or tree.get("is_holder_job"):
+        raise InvalidInput(
+            "Task trees with a holder, children or callbacks (jobflows) are not supported by this server yet; "
+            "dispatch a single routine (a WKubeTask with a command and a stack).",
+            code="jobflows_unsupported",
+        )
+    try:
+        task = normalize_task(tree)
+    except SpecError as exc:
+        raise InvalidInput(str(exc)) from None
+    with transaction.atomic():
+        spec = validate_spec(project=project, spec=task["spec"])
+        routine = get_or_create_routine(project=project, name=task["name"], user=user)
+        version = record_version(routine=routine, spec=spec, user=user)
+        return submit_job(
+            version=version,
+            user=user,
+            conf=task["conf"],
+            secrets=task["secrets"],
+            resources=task["resources"],
+            force_build=task["force_build"],
+        )
+
+
+def run_routine(*, routine: Routine, user, conf: dict | None = None, secrets: dict | None = None,
+                version: RoutineVersion | None = None, force_build: bool = False):
+    """Run a routine's version (latest by default) with conf overriding its defaults."""
+    from workers.services import submit_job
+
+    if not permissions.can_run_routine(user, routine):
+        raise Forbidden("Running this routine needs the member role in its project.")
+    version = version or routine.latest_version
+    if version is None:
+        raise InvalidInput("This routine has no version yet; create one by editing it or dispatching it.")
+    if version.routine_id != routine.pk:
+        raise NotFound("That version does not belong to this routine.")
+    merged = {**(version.spec.get("conf") or {}), **(conf or {})}
+    validate_mappings(project=routine.project, conf=merged)
+    return submit_job(
+        version=version,
+        user=user,
+        conf=merged,
+        secrets=secrets or {},
+        resources=dict(version.spec.get("resources") or {}),
+        force_build=force_build,
+    )
+
+
+def save_routine(*, project: Project, user, task: dict, description: str = "", routine: Routine | None = None):
+    """Create a routine or edit one; either way record the version its fields describe."""
+    if not permissions.has_role(user, project, Role.MEMBER):
+        raise Forbidden(f"Creating or editing routines needs the member role in project '{project.slug}'.")
+    try:
+        normalized = normalize_task(task)
+    except SpecError as exc:
+        raise InvalidInput(str(exc)) from None
+    with transaction.atomic():
+        spec = validate_spec(project=project, spec=normalized["spec"])
+        if routine is None:
+            if Routine.objects.filter(project=project, name=normalized["name"]).exists():
+                raise Conflict(f"A routine named '{normalized['name']}' already exists in '{project.slug}'.")
+            routine = Routine.objects.create(project=project, name=normalized["name"], created_by=user,
+                                             description=description)
+        else:
+            if normalized["name"] != routine.name and Routine.objects.filter(
+                    project=project, name=normalized["name"]).exists():
+                raise Conflict(f"A routine named '{normalized['name']}' already exists in '{project.slug}'.")
+            Routine.objects.filter(pk=routine.pk).update(name=normalized["name"], description=description)
+            routine.refresh_from_db()
+        record_version(routine=routine, spec=spec, user=user)
+    return routine

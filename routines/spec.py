@@ -1,0 +1,144 @@
+"""Pure validation of what a routine runs (no Django imports).
+
+`normalize_task(node)` turns one accli task node (see the protocol doc) into
+the parts the platform stores: the routine version's `spec` (stack, code,
+command, default conf, build timeout), the job's conf, secrets, resources
+and force_build. Errors raise SpecError with a sentence a user can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+STACK_KEYS = ("docker_image", "docker_filename", "base_stack")
+KNOWN_KWARGS = {*STACK_KEYS, "repo_url", "repo_branch", "force_build", "command", "conf", "build_timeout", "no_cache"}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,299}$")
+RESOURCE_FIELDS = {
+    "required_cores": ("required_cores", float),
+    "required_ram": ("required_ram", int),
+    "required_storage_local": ("required_storage_local", int),
+    "required_storage_workflow": ("required_storage_workflow", int),
+}
+
+
+class SpecError(ValueError):
+    pass
+
+
+def canonical_hash(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _string_map(value, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(f"{what} must be an object of name -> string value.")
+    out = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or not ENV_NAME.match(key):
+            raise SpecError(f"{what} key {key!r} is not a valid environment variable name (letters, digits, _).")
+        if isinstance(val, bool | int | float):
+            val = str(val)
+        if not isinstance(val, str):
+            raise SpecError(f"{what}[{key!r}] must be a string.")
+        if "\x00" in val:
+            raise SpecError(f"{what}[{key!r}] contains a NUL byte.")
+        out[key] = val
+    return out
+
+
+def parse_stack(kwargs: dict) -> dict:
+    given = [k for k in STACK_KEYS if kwargs.get(k)]
+    if not given:
+        raise SpecError("No stack given: set one of docker_image, docker_filename or base_stack.")
+    if "docker_image" in given and len(given) > 1:
+        raise SpecError(f"Choose one stack, not {' and '.join(given)}.")
+    if "docker_filename" in given:  # a Dockerfile wins over a base stack named beside it
+        name = kwargs["docker_filename"]
+        if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/") or "\x00" in name:
+            raise SpecError("docker_filename must be a relative path inside the job folder, e.g. 'Dockerfile'.")
+        return {"kind": "docker_filename", "dockerfile": name}
+    if "docker_image" in given:
+        image = kwargs["docker_image"]
+        if not isinstance(image, str) or not IMAGE_REF.match(image):
+            raise SpecError(f"docker_image {image!r} is not a valid image reference.")
+        return {"kind": "docker_image", "image": image}
+    name = kwargs["base_stack"]
+    if not isinstance(name, str):
+        raise SpecError("base_stack must be the name of a stack, e.g. PYTHON3_7.")
+    return {"kind": "base_stack", "name": name}
+
+
+def parse_code(kwargs: dict, stack: dict) -> dict:
+    url, ref = kwargs.get("repo_url"), kwargs.get("repo_branch")
+    if not url:
+        if stack["kind"] != "docker_image":
+            raise SpecError(f"A {stack['kind']} stack needs code: give repo_url (a job folder or a git repository).")
+        return {"kind": "none"}
+    if not isinstance(url, str) or (ref is not None and not isinstance(ref, str)):
+        raise SpecError("repo_url and repo_branch must be strings.")
+    if url.startswith("s3accjobstore://"):
+        return {"kind": "jobstore", "url": url, "ref": ref or ""}
+    if not ref:
+        raise SpecError("repo_branch (a branch, tag or commit) is required with a git repo_url.")
+    return {"kind": "git", "url": url, "ref": ref}
+
+
+def _number(node: dict, key: str, cast, *, minimum: float):
+    value = node.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"{key} must be a number, got {value!r}.")
+    if value < minimum:
+        raise SpecError(f"{key} must be at least {minimum}, got {value}.")
+    return cast(value)
+
+
+def normalize_task(node: dict) -> dict:
+    """Split one accli task node into version spec and per-job settings."""
+    if not isinstance(node, dict):
+        raise SpecError("The task must be a JSON object.")
+    kwargs = node.get("job_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise SpecError("job_kwargs must be an object.")
+    unknown = sorted(set(kwargs) - KNOWN_KWARGS)
+    if unknown:
+        raise SpecError(f"Unknown job_kwargs field(s): {', '.join(unknown)}.")
+    command = kwargs.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise SpecError("command is required: the shell command that runs the routine, e.g. 'python main.py'.")
+    stack = parse_stack(kwargs)
+    code = parse_code(kwargs, stack)
+    build_timeout = _number(kwargs, "build_timeout", int, minimum=1)
+    conf = _string_map(kwargs.get("conf"), "conf")
+    secrets = _string_map(node.get("job_secrets"), "job_secrets")
+    resources = {}
+    for key, (field, cast) in RESOURCE_FIELDS.items():
+        value = _number(node, key, cast, minimum=0.01 if key == "required_cores" else 1)
+        if value is not None:
+            resources[field] = value
+    resources["timeout"] = _number(node, "timeout", int, minimum=1)
+    name = node.get("name") or "unnamed"
+    if not isinstance(name, str) or len(name) > 200:
+        raise SpecError("name must be a string of at most 200 characters.")
+    spec = {
+        "stack": stack,
+        "code": code,
+        "command": command,
+        "build_timeout": build_timeout,
+        "conf": conf,
+        "resources": resources,
+    }
+    return {
+        "name": name.strip() or "unnamed",
+        "spec": spec,
+        "conf": conf,
+        "secrets": secrets,
+        "resources": resources,
+        "force_build": bool(kwargs.get("force_build") or kwargs.get("no_cache")),
+    }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make test`: start the services the suite needs (where not running) and run it against them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/services.sh
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/accelerator}"
+export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/9}"
+export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
+export ACC_DATA_DIR="${ACC_TEST_DATA_DIR:-$PWD/var/test}"
+export ACC_DOCKER_NETWORK="${ACC_DOCKER_NETWORK:-none}"
+export ACC_STOP_GRACE=2
+rm -rf "$ACC_DATA_DIR"; mkdir -p "$ACC_DATA_DIR"
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,65 @@
+from django.contrib import admin, messages
+
+from workers import services
+from workers.models import Job, JobEvent, JobOutput, LogChunk
+from workers.states import FINAL
+
+
+class JobEventInline(admin.TabularInline):
+    model = JobEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["status", "reason", "created_at"]
+
+
+class JobOutputInline(admin.TabularInline):
+    model = JobOutput
+    extra = 0
+    can_delete = False
+    readonly_fields = ["path", "size", "sha256"]
+
+
+@admin.action(description="Cancel selected jobs")
+def cancel_jobs(modeladmin, request, queryset):
+    cancelled = 0
+    for job in queryset.exclude(status__in=FINAL).select_related("project"):
+        services.cancel_job(job=job, user=request.user)
+        cancelled += 1
+    modeladmin.message_user(request, f"Asked {cancelled} job(s) to cancel.", messages.SUCCESS)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "project", "user", "status", "exit_code", "error_code", "backend", "created_at",
+                    "finished_at"]
+    list_filter = ["status", "error_code", "backend", "project", "created_at"]
+    search_fields = ["id", "name", "user__username", "project__slug"]
+    date_hierarchy = "created_at"
+    actions = [cancel_jobs]
+    inlines = [JobEventInline, JobOutputInline]
+    exclude = ["secrets_encrypted"]
+    readonly_fields = [f.name for f in Job._meta.fields if f.name != "secrets_encrypted"]
+    list_select_related = ["project", "user"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(admin.ModelAdmin):
+    list_display = ["job", "status", "reason", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = ["job", "status", "reason", "created_at"]
+
+
+@admin.register(LogChunk)
+class LogChunkAdmin(admin.ModelAdmin):
+    list_display = ["job", "seq", "created_at"]
+    readonly_fields = ["job", "seq", "text", "created_at"]
+    search_fields = ["job__id"]
+
+
+@admin.register(JobOutput)
+class JobOutputAdmin(admin.ModelAdmin):
+    list_display = ["job", "path", "size", "sha256"]
+    search_fields = ["path", "sha256"]

@@ -1,0 +1,187 @@
+"""The `local` backend: the command runs as a subprocess on the worker host.
+
+The embedded default for a laptop and for tests of everything above the
+backend. There is no image and no isolation: the "container filesystem" is
+the job's root_dir, the command starts in root_dir/<workdir>, and the
+workflow volume is a directory whose path the job gets in ACC_PIPE_DIR.
+Container paths inside the workdir or /mnt/pipe map onto those directories.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from workers.backends.base import PIPE_MOUNT, Backend, Exit, JobSpec
+
+# Processes this worker started, by job name: the pipe to their output lives here.
+_PROCS: dict[str, subprocess.Popen] = {}
+_LOCK = threading.Lock()
+
+
+class LocalBackend(Backend):
+    name = "local"
+    uses_images = False
+
+    def __init__(self, *, jobs_dir: Path | None = None):
+        from django.conf import settings
+
+        self.jobs_dir = Path(jobs_dir or settings.ACC_JOBS_DIR)
+
+    # --- paths ----------------------------------------------------------------
+    def pipe_dir(self, pipe: str) -> Path:
+        return self.jobs_dir / "pipes" / pipe
+
+    def host_path(self, state: dict, container_path: str) -> Path:
+        """Where a container path lives on this host; ValueError outside workdir and /mnt/pipe."""
+        path = PurePosixPath(container_path)
+        for prefix, base in ((PIPE_MOUNT, state.get("pipe_dir")), (state["workdir"], state["cwd"])):
+            if base and (path == PurePosixPath(prefix) or PurePosixPath(prefix) in path.parents):
+                return Path(base) / path.relative_to(prefix)
+        raise ValueError(
+            f"{container_path} is outside {state['workdir']} and {PIPE_MOUNT}; "
+            "the local backend runs on the host and can only map paths inside those two."
+        )
+
+    # --- lifecycle ------------------------------------------------------------
+    def start(self, spec: JobSpec) -> dict:
+        with _LOCK:
+            proc = _PROCS.get(spec.name)
+            cwd = spec.root_dir / spec.workdir.lstrip("/")
+            state = {"name": spec.name, "job_id": spec.job_id, "workdir": spec.workdir, "cwd": str(cwd)}
+            if spec.pipe:
+                pipe_dir = self.pipe_dir(spec.pipe)
+                pipe_dir.mkdir(parents=True, exist_ok=True)
+                state["pipe_dir"] = str(pipe_dir)
+            if proc is not None:
+                return {**state, "pid": proc.pid}
+            cwd.mkdir(parents=True, exist_ok=True)
+            env = {**os.environ, **spec.env, "ACC_JOB_DIR": str(spec.host_dir), "HOME": str(spec.host_dir)}
+            for key in [k for k in env if k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))] + ["SECRET_KEY"]:
+                env.pop(key, None)  # the platform's own credentials never reach a job
+            if spec.pipe:
+                env["ACC_PIPE_DIR"] = state["pipe_dir"]
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", spec.command],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() kills children too
+            )
+            _PROCS[spec.name] = proc
+            state["pid"] = proc.pid
+            state["pid_start"] = _proc_start_time(proc.pid)
+            return state
+
+    def wait(self, state: dict, timeout: float | None) -> Exit | None:
+        proc = _PROCS.get(state["name"])
+        if proc is None:
+            return self._wait_foreign(state, timeout)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        # a negative code is the signal that ended it; report it the shell's way
+        return Exit(code if code >= 0 else 128 - code)
+
+    def _wait_foreign(self, state: dict, timeout: float | None) -> Exit | None:
+        """A process started by another (dead) worker: we can only see whether it is alive."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while _alive(state):
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
+        return Exit(-1)
+
+    def logs(self, state: dict) -> Iterator[bytes]:
+        proc = _PROCS.get(state["name"])
+        if proc is None or proc.stdout is None:
+            return
+        fd = proc.stdout.fileno()
+        while True:
+            data = os.read(fd, 65536)  # returns as soon as anything is there
+            if not data:
+                return
+            yield data
+
+    def stop(self, state: dict, *, grace: float = 10) -> None:
+        if not _alive(state):
+            return
+        pgid = state["pid"]
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _alive(state):
+            time.sleep(0.05)
+        _signal_group(pgid, signal.SIGKILL)
+
+    def export(self, state: dict, container_path: str, dest: Path) -> bool:
+        src = self.host_path(state, container_path)
+        if not src.exists():
+            return False
+        dest.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
+        else:
+            shutil.copy2(src, dest / src.name)
+        return True
+
+    def cleanup(self, state: dict) -> None:
+        with _LOCK:
+            proc = _PROCS.pop(state["name"], None)
+        if proc is not None:
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+        elif state.get("pid") and _alive(state):
+            _signal_group(state["pid"], signal.SIGKILL)
+
+    def remove_pipe(self, pipe: str) -> None:
+        shutil.rmtree(self.pipe_dir(pipe), ignore_errors=True)
+
+    def running_job_ids(self) -> set[int]:
+        with _LOCK:
+            return {int(name.rsplit("-", 1)[1]) for name, p in _PROCS.items() if p.poll() is None}
+
+    def stop_by_id(self, job_id: int, *, grace: float = 1) -> None:
+        name = f"acc-job-{job_id}"
+        proc = _PROCS.get(name)
+        if proc is not None:
+            state = {"name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}
+            self.stop(state, grace=grace)
+            self.cleanup(state)
+
+
+def _proc_start_time(pid: int) -> str | None:
+    """Kernel start time of a pid, so a recycled pid is never mistaken for our job."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(state: dict) -> bool:
+    pid = state.get("pid")
+    if not pid:
+        return False
+    proc = _PROCS.get(state.get("name", ""))
+    if proc is not None:
+        return proc.poll() is None
+    start = _proc_start_time(pid)
+    return start is not None and start == state.get("pid_start")
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,260 @@
+"""Runs one job through its phases on a backend: build, map inputs, run, map outputs.
+
+Everything here happens inside a worker; every status change goes through
+workers.states.transition, so a cancel or the reconciler racing with us is
+settled by compare-and-set, never by overwriting.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from accelerator.crypto import decrypt_json
+from files import code as code_source
+from files import mappings as mapping_syntax
+from files import services as files
+from workers import logs, spec as specs
+from workers.backends import get_backend
+from workers.backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
+from workers.models import Job, JobOutput
+from workers.states import Status, transition
+
+log = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    """A failure the user can read: ends the job FAILED with `error_code` and this message."""
+
+    def __init__(self, message: str, *, error_code: str):
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    status: str
+    exit_code: int | None = None
+    error_code: str = ""
+    message: str = ""
+
+
+class JobRunner:
+    def __init__(self, job: Job, backend: Backend | None = None):
+        self.job = job
+        self.backend = backend or get_backend()
+        self.secrets: dict = decrypt_json(job.secrets_encrypted, default={})
+        self.writer = logs.LogWriter(job.pk, secrets=self.secrets.values())
+        self.spec = job.routine_version.spec
+        self.host_dir = specs.job_dir(job.pk)
+        self.state: dict | None = None
+
+    # --- entry point ----------------------------------------------------------
+    def run(self) -> None:
+        job = self.job
+        needs_build = self.backend.uses_images and self.spec["stack"]["kind"] in ("docker_filename", "base_stack")
+        first = Status.BUILDING if needs_build else Status.MAPPING_INPUTS
+        if not transition(job.pk, first, reason="picked up by a worker", backend=self.backend.name):
+            return  # somebody else has it, or it was cancelled while queued
+        outcome = None
+        try:
+            image = self._prepare(needs_build)
+            self._map_inputs()
+            exit_, timed_out = self._execute(image)
+            outcome = self._classify(exit_, timed_out)
+            outcome = self._map_outputs(outcome)
+        except JobCancelled:
+            outcome = self._cancelled()
+        except JobFailed as exc:
+            outcome = Outcome(Status.FAILED, error_code=exc.error_code, message=str(exc))
+        except Exception as exc:  # a bug or a broken engine: say so plainly, keep the trace for operators
+            log.exception("job %s crashed", job.pk)
+            outcome = Outcome(Status.FAILED, error_code="internal", message=f"The platform failed to run this job: {exc}")
+            job.operator_message = traceback.format_exc()
+            Job.objects.filter(pk=job.pk).update(operator_message=job.operator_message[-20000:])
+        finally:
+            self._finish(outcome)
+
+    # --- phases ---------------------------------------------------------------
+    def _prepare(self, needs_build: bool) -> str | None:
+        """Fetch the code and build or resolve the image. Runs in BUILDING or MAPPING_INPUTS."""
+        code_dir = self.host_dir / "code"
+        code_id = self._fetch_code(code_dir)
+        stack = self.spec["stack"]
+        if not self.backend.uses_images:
+            self.writer.info(f"The {self.backend.name} backend runs the command on the host; stack {stack['kind']} "
+                             f"'{stack.get('name') or stack.get('image') or stack.get('dockerfile')}' is not applied.")
+            return None
+        if needs_build:
+            build = specs.build_spec_for(self.job, code_dir=code_dir, code_id=code_id)
+            try:
+                image = self.backend.build(build, log=self.writer.write, should_stop=self._cancel_requested)
+            except BuildCancelled:
+                raise JobCancelled from None
+            except BuildTimedOut as exc:
+                raise JobFailed(f"The image build exceeded its build_timeout of {build.timeout} s. {exc}",
+                                error_code="build_timeout") from None
+            except BuildFailed as exc:
+                raise JobFailed(f"The image build failed: {exc}", error_code="build") from None
+            self.writer.flush()
+            if not transition(self.job.pk, Status.MAPPING_INPUTS, reason="image built"):
+                raise JobCancelled
+            return image
+        try:
+            return self.backend.resolve_image(stack["image"])
+        except ImageNotFound as exc:
+            raise JobFailed(str(exc), error_code="image") from None
+
+    def _fetch_code(self, code_dir: Path) -> str:
+        source = self.spec["code"]
+        if source["kind"] == "none":
+            return ""
+        try:
+            info = code_source.materialize(project=self.job.project, repo_url=source["url"],
+                                           repo_branch=source.get("ref") or "", dest=code_dir)
+        except Exception as exc:
+            raise JobFailed(f"Could not fetch the code from {source['url']}: {getattr(exc, 'detail', exc)}",
+                            error_code="code") from None
+        if info.get("commit"):
+            Job.objects.filter(pk=self.job.pk).update(code_commit=info["commit"])
+            self.writer.info(f"Code: {source['url']} at commit {info['commit']}")
+        return info.get("commit") or info.get("manifest") or info.get("sha1") or ""
+
+    def _map_inputs(self) -> None:
+        root = self.host_dir / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        stack = self.spec["stack"]
+        code_dir = self.host_dir / "code"
+        if code_dir.exists() and (not self.backend.uses_images or stack["kind"] == "docker_image"):
+            workdir = specs.workdir_for(stack, uses_images=self.backend.uses_images)
+            shutil.copytree(code_dir, root / workdir.lstrip("/"), dirs_exist_ok=True, symlinks=True)
+        for pair in self._mappings("input_mappings"):
+            relpath = files.resolve_acc_url(pair.source, project=self.job.project)
+            dest = root / pair.destination.lstrip("/")
+            try:
+                files.copy_to_local(project=self.job.project, relpath=relpath, dest=dest if pair.destination.endswith("/") or files.is_folder(project=self.job.project, relpath=relpath) else dest.parent, )
+            except Exception as exc:
+                raise JobFailed(f"Input mapping {pair.source} -> {pair.destination} failed: "
+                                f"{getattr(exc, 'detail', exc)}", error_code="input") from None
+            self.writer.info(f"Input {pair.source} -> {pair.destination}")
+        self._check_cancel()
+
+    def _execute(self, image: str | None) -> tuple[Exit, bool]:
+        job_spec = specs.build_job_spec(self.job, image=image, secrets=self.secrets,
+                                        uses_images=self.backend.uses_images)
+        try:
+            self.state = self.backend.start(job_spec)
+        except ValueError as exc:
+            raise JobFailed(str(exc), error_code="input") from None
+        if not transition(self.job.pk, Status.RUNNING, reason="started", backend_state=self.state, image=image or ""):
+            raise JobCancelled
+        drainer = logs.pump(self.backend.logs(self.state), self.writer)
+        exit_, timed_out = self._wait(job_spec.timeout)
+        drainer.join(timeout=30)
+        return exit_, timed_out
+
+    def _wait(self, timeout: int) -> tuple[Exit, bool]:
+        """Wait for the end, refreshing the heartbeat; enforce the wall-clock limit."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.writer.error(f"Timeout: the job ran longer than {timeout} s and is being stopped.")
+                self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
+                return (self.backend.wait(self.state, 30) or Exit(-1)), True
+            exit_ = self.backend.wait(self.state, min(remaining, settings.ACC_HEARTBEAT_EVERY))
+            if exit_ is not None:
+                return exit_, False
+            Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
+            if self._cancel_requested():
+                self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
+
+    def _classify(self, exit_: Exit, timed_out: bool) -> Outcome:
+        if self._cancel_requested():
+            raise JobCancelled
+        if timed_out:
+            return Outcome(Status.TIMED_OUT, exit_code=exit_.exit_code, error_code="timeout",
+                           message=f"Stopped after the timeout of {self.job.timeout} s.")
+        if exit_.oom_killed:
+            mib = self.job.required_ram // 1024**2
+            return Outcome(Status.FAILED, exit_code=exit_.exit_code, error_code="oom",
+                           message=f"Out of memory: the job used more than its {mib} MiB of RAM and was killed. "
+                                   "Ask for more with required_ram.")
+        if exit_.exit_code != 0:
+            return Outcome(Status.FAILED, exit_code=exit_.exit_code, error_code="exit",
+                           message=f"The command exited with code {exit_.exit_code}.")
+        return Outcome(Status.SUCCEEDED, exit_code=0)
+
+    def _map_outputs(self, outcome: Outcome) -> Outcome:
+        """Store output mappings; also after a failure or a timeout, so nothing is lost."""
+        transition(self.job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs")
+        staging = self.host_dir / "outputs"
+        for i, pair in enumerate(self._mappings("output_mappings")):
+            try:
+                relpath = files.resolve_acc_url(pair.destination, project=self.job.project)
+                dest = staging / str(i)
+                if not self.backend.export(self.state, pair.source, dest):
+                    raise JobFailed(f"{pair.source} was not created by the command.", error_code="output")
+                src = dest if pair.source.endswith("/") or len(list(dest.iterdir())) != 1 or (dest / Path(pair.source).name).is_dir() else dest / Path(pair.source).name
+                stored = files.store_from_local(project=self.job.project, src=src, relpath=relpath)
+            except Exception as exc:
+                text = f"Output mapping {pair.source} -> {pair.destination} failed: {getattr(exc, 'detail', exc)}"
+                self.writer.error(text)
+                if outcome.status == Status.SUCCEEDED:
+                    outcome = Outcome(Status.FAILED, exit_code=outcome.exit_code, error_code="output", message=text)
+                continue
+            JobOutput.objects.bulk_create(
+                [JobOutput(job_id=self.job.pk, path=o["path"], size=o["size"], sha256=o["sha256"]) for o in stored],
+                update_conflicts=True, unique_fields=["job", "path"], update_fields=["size", "sha256"],
+            )
+            self.writer.info(f"Output {pair.source} -> {pair.destination} ({len(stored)} file(s))")
+        return outcome
+
+    # --- helpers --------------------------------------------------------------
+    def _mappings(self, key: str):
+        value = (self.job.conf or {}).get(key, "")
+        parse = mapping_syntax.parse_input_mappings if key == "input_mappings" else mapping_syntax.parse_output_mappings
+        return parse(value) if value else []
+
+    def _cancel_requested(self) -> bool:
+        return Job.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists()
+
+    def _check_cancel(self) -> None:
+        if self._cancel_requested():
+            raise JobCancelled
+
+    def _cancelled(self) -> Outcome:
+        if self.state:
+            self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
+        return Outcome(Status.CANCELLED, error_code="cancelled", message="Cancelled on request.")
+
+    def _finish(self, outcome: Outcome | None) -> None:
+        outcome = outcome or Outcome(Status.FAILED, error_code="internal", message="The job ended without an outcome.")
+        if outcome.message and outcome.status != Status.SUCCEEDED:
+            self.writer.write(f"[{'INFO' if outcome.status == Status.CANCELLED else 'ERROR'}] {outcome.message}\n")
+        self.writer.flush(final=True)
+        transition(self.job.pk, outcome.status, reason=outcome.message or "done", exit_code=outcome.exit_code,
+                   error_code=outcome.error_code, message=outcome.message)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        try:
+            if self.state:
+                self.backend.cleanup(self.state)
+            self.backend.remove_pipe(f"acc-pipe-job-{self.job.pk}")
+        except Exception:
+            log.warning("cleanup of job %s failed; the reconciler will retry", self.job.pk, exc_info=True)
+        shutil.rmtree(self.host_dir, ignore_errors=True)
+        close_old_connections()

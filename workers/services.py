@@ -1,0 +1,143 @@
+"""Job lifecycle services: submit, execute (in a worker), cancel, reconcile."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accelerator.crypto import encrypt_json
+from accelerator.errors import Forbidden, InvalidInput
+from routines import permissions
+from workers.backends import get_backend
+from workers.models import Job, JobEvent
+from workers.states import ACTIVE, FINAL, Status, transition
+
+log = logging.getLogger(__name__)
+
+
+def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, force_build: bool = False) -> Job:
+    """Create a job for `version` and queue it once the transaction commits."""
+    timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
+    if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
+        raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
+    with transaction.atomic():
+        job = Job.objects.create(
+            project=version.routine.project,
+            routine_version=version,
+            user=user,
+            name=version.routine.name,
+            conf=conf,
+            secrets_encrypted=encrypt_json(secrets) if secrets else None,
+            force_build=force_build,
+            timeout=timeout,
+            **{k: v for k, v in resources.items() if k != "timeout" and v is not None},
+        )
+        JobEvent.objects.create(job=job, status=Status.PENDING, reason=f"submitted by {user}", created_at=job.created_at)
+        transition(job.pk, Status.QUEUED, reason="queued")
+        transaction.on_commit(lambda: enqueue(job.pk))
+    job.status = Status.QUEUED
+    return job
+
+
+def enqueue(job_id: int) -> None:
+    from workers.tasks import run_job_task
+
+    run_job_task.delay(job_id)
+
+
+def execute_job(job_id: int) -> None:
+    """Run a queued job to its end. Returns at once if it is not QUEUED any more."""
+    from workers.runner import JobRunner
+
+    job = Job.objects.select_related("routine_version__routine", "project").filter(pk=job_id).first()
+    if job is None or job.status != Status.QUEUED:
+        return
+    JobRunner(job).run()
+
+
+def cancel_job(*, job: Job, user) -> Job:
+    """Ask a job to stop. A job not started yet ends at once; a running one within seconds."""
+    if not permissions.can_cancel_job(user, job):
+        raise Forbidden("Only the job's owner or a maintainer of its project can cancel it.")
+    if job.status in FINAL:
+        return job  # cancelling a finished job changes nothing
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(cancel_requested_at=now)
+    reason = f"cancelled by {user}"
+    if job.status in (Status.PENDING, Status.QUEUED) and transition(
+        job.pk, Status.CANCELLED, reason=reason, error_code="cancelled", message="Cancelled on request."
+    ):
+        job.refresh_from_db()
+        return job
+    job.refresh_from_db()
+    if job.status in ACTIVE:
+        _stop_backend(job)
+        if _worker_gone(job):  # nobody will settle it: do it here
+            _settle_orphan(job, Status.CANCELLED, "Cancelled on request.", error_code="cancelled")
+    job.refresh_from_db()
+    return job
+
+
+def _stop_backend(job: Job) -> None:
+    if not job.backend_state:
+        return
+    try:
+        get_backend(job.backend or None).stop(job.backend_state, grace=settings.ACC_STOP_GRACE)
+    except Exception:
+        log.warning("could not stop job %s on %s", job.pk, job.backend, exc_info=True)
+
+
+def _worker_gone(job: Job) -> bool:
+    stale = timezone.now() - timedelta(seconds=settings.ACC_HEARTBEAT_TIMEOUT)
+    return job.heartbeat_at is None or job.heartbeat_at < stale
+
+
+def _settle_orphan(job: Job, status: str, message: str, *, error_code: str) -> bool:
+    backend = get_backend(job.backend or None)
+    try:
+        if job.backend_state:
+            backend.stop(job.backend_state, grace=1)
+            backend.cleanup(job.backend_state)
+        backend.remove_pipe(f"acc-pipe-job-{job.pk}")
+    except Exception:
+        log.warning("could not clean up job %s", job.pk, exc_info=True)
+    return transition(job.pk, status, reason=message, error_code=error_code, message=message)
+
+
+def reconcile_jobs() -> dict:
+    """Settle jobs whose worker died, re-send lost queue messages, remove leftovers.
+
+    Run periodically by Celery beat. A job is never left RUNNING forever and
+    no container outlives its job.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ACC_HEARTBEAT_TIMEOUT)
+    settled = 0
+    for job in Job.objects.filter(status__in=ACTIVE, heartbeat_at__lt=stale):
+        message = "The worker running this job stopped responding; the job was stopped. Dispatch it again."
+        settled += _settle_orphan(job, Status.FAILED, message, error_code="worker_lost")
+    resend_before = now - timedelta(seconds=settings.ACC_QUEUE_RESEND_AFTER)
+    resent = 0
+    for job_id in Job.objects.filter(status=Status.QUEUED, queued_at__lt=resend_before).values_list("pk", flat=True):
+        enqueue(job_id)  # the runner's compare-and-set makes a duplicate harmless
+        resent += 1
+    removed = _remove_leftovers()
+    return {"settled": settled, "resent": resent, "removed": removed}
+
+
+def _remove_leftovers() -> int:
+    backend = get_backend()
+    try:
+        ids = backend.running_job_ids()
+    except Exception:
+        log.warning("cannot list jobs on backend %s", backend.name, exc_info=True)
+        return 0
+    finished = set(Job.objects.filter(pk__in=ids, status__in=FINAL).values_list("pk", flat=True))
+    finished |= ids - set(Job.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    for job_id in finished:
+        backend.stop_by_id(job_id)
+    return len(finished)

@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from workers import services
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def run_job_task(job_id: int) -> None:
+    services.execute_job(job_id)
+
+
+@shared_task(ignore_result=True)
+def reconcile_task() -> dict:
+    return services.reconcile_jobs()
