@@ -77,20 +77,25 @@ def rotate_refresh_token(*, refresh_token: str) -> dict:
     if not refresh_token:
         raise InvalidInput("No refresh_token given. Run `accli login` first.")
     now = timezone.now()
+    replayed = None
     with transaction.atomic():
         row = RefreshToken.objects.select_for_update().filter(token_hash=_hash(refresh_token)).first()
         if row is None or row.revoked_at is not None:
             raise AuthFailed("This refresh token is not valid. Run `accli login` again.")
         if row.used_at is not None:
-            revoke_family(row.family)
-            raise AuthFailed(
-                "This refresh token was already used; for safety its session is now revoked. Run `accli login` again."
-            )
-        if row.expires_at <= now:
+            replayed = row.family
+        elif row.expires_at <= now:
             raise AuthFailed("This refresh token has expired. Run `accli login` again.")
-        row.used_at = now
-        row.save(update_fields=["used_at"])
-        return {"access_token": _issue_access(row.user, row.family), "refresh_token": _issue_refresh(row.user, row.family)}
+        else:
+            row.used_at = now
+            row.save(update_fields=["used_at"])
+            return {"access_token": _issue_access(row.user, row.family), "refresh_token": _issue_refresh(row.user, row.family)}
+
+    # outside the transaction above: the revocation must survive the error we raise
+    revoke_family(replayed)
+    raise AuthFailed(
+        "This refresh token was already used; for safety its session is now revoked. Run `accli login` again."
+    )
 
 
 def revoke_family(family) -> None:

@@ -18,6 +18,8 @@ from rest_framework.test import APIClient
 from accounts.services import issue_token_pair
 from routines.models import Membership, Project, Role
 
+pytest_plugins = ["tests.docker_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

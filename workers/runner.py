@@ -141,15 +141,22 @@ class JobRunner:
             workdir = specs.workdir_for(stack, uses_images=self.backend.uses_images)
             shutil.copytree(code_dir, root / workdir.lstrip("/"), dirs_exist_ok=True, symlinks=True)
         for pair in self._mappings("input_mappings"):
-            relpath = files.resolve_acc_url(pair.source, project=self.job.project)
-            dest = root / pair.destination.lstrip("/")
             try:
-                files.copy_to_local(project=self.job.project, relpath=relpath, dest=dest if pair.destination.endswith("/") or files.is_folder(project=self.job.project, relpath=relpath) else dest.parent, )
+                self._place_input(root, pair)
             except Exception as exc:
                 raise JobFailed(f"Input mapping {pair.source} -> {pair.destination} failed: "
                                 f"{getattr(exc, 'detail', exc)}", error_code="input") from None
             self.writer.info(f"Input {pair.source} -> {pair.destination}")
         self._check_cancel()
+
+    def _place_input(self, root: Path, pair) -> None:
+        project = self.job.project
+        relpath = files.resolve_acc_url(pair.source, project=project)
+        target = root / pair.destination.lstrip("/")
+        if pair.destination.endswith("/") or files.is_folder(project=project, relpath=relpath):
+            files.copy_to_local(project=project, relpath=relpath, dest=target)
+        else:
+            files.copy_to_local(project=project, relpath=relpath, dest=target.parent, name=target.name)
 
     def _execute(self, image: str | None) -> tuple[Exit, bool]:
         job_spec = specs.build_job_spec(self.job, image=image, secrets=self.secrets,
@@ -204,10 +211,12 @@ class JobRunner:
         for i, pair in enumerate(self._mappings("output_mappings")):
             try:
                 relpath = files.resolve_acc_url(pair.destination, project=self.job.project)
+                if pair.destination.endswith("/"):
+                    relpath += "/"
                 dest = staging / str(i)
                 if not self.backend.export(self.state, pair.source, dest):
                     raise JobFailed(f"{pair.source} was not created by the command.", error_code="output")
-                src = dest if pair.source.endswith("/") or len(list(dest.iterdir())) != 1 or (dest / Path(pair.source).name).is_dir() else dest / Path(pair.source).name
+                src = _exported(dest, pair.source)
                 stored = files.store_from_local(project=self.job.project, src=src, relpath=relpath)
             except Exception as exc:
                 text = f"Output mapping {pair.source} -> {pair.destination} failed: {getattr(exc, 'detail', exc)}"
@@ -258,3 +267,12 @@ class JobRunner:
             log.warning("cleanup of job %s failed; the reconciler will retry", self.job.pk, exc_info=True)
         shutil.rmtree(self.host_dir, ignore_errors=True)
         close_old_connections()
+
+
+def _exported(dest: Path, container_path: str) -> Path:
+    """What export() produced: the folder itself, or the single file it copied."""
+    if container_path.endswith("/"):
+        return dest
+    single = dest / Path(container_path).name
+    entries = list(dest.iterdir())
+    return single if entries == [single] and single.is_file() else dest

@@ -6,9 +6,13 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 
-@cache
 def get_backend(name: str | None = None):
-    name = name or settings.ACC_BACKEND
+    """The backend called `name`, or the configured default (settings.ACC_BACKEND)."""
+    return _load(name or settings.ACC_BACKEND)
+
+
+@cache
+def _load(name: str):
     try:
         path = settings.ACC_BACKENDS[name]
     except KeyError:

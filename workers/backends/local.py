@@ -62,6 +62,7 @@ class LocalBackend(Backend):
             if proc is not None:
                 return {**state, "pid": proc.pid}
             cwd.mkdir(parents=True, exist_ok=True)
+            _adopt_root(spec, state.get("pipe_dir"))
             env = {**os.environ, **spec.env, "ACC_JOB_DIR": str(spec.host_dir), "HOME": str(spec.host_dir)}
             for key in [k for k in env if k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))] + ["SECRET_KEY"]:
                 env.pop(key, None)  # the platform's own credentials never reach a job
@@ -159,6 +160,22 @@ class LocalBackend(Backend):
             state = {"name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}
             self.stop(state, grace=grace)
             self.cleanup(state)
+
+
+def _adopt_root(spec: JobSpec, pipe_dir: str | None) -> None:
+    """Check what the platform placed in root_dir and move /mnt/pipe content into the pipe directory."""
+    root = spec.root_dir
+    allowed = [root / spec.workdir.lstrip("/"), root / PIPE_MOUNT.lstrip("/")]
+    for path in root.rglob("*"):
+        if not path.is_dir() and not any(path.is_relative_to(a) for a in allowed):
+            raise ValueError(
+                f"/{path.relative_to(root)} is outside {spec.workdir} and {PIPE_MOUNT}; the local backend runs on "
+                "the host and can only map paths inside those two."
+            )
+    staged = root / PIPE_MOUNT.lstrip("/")
+    if staged.is_dir() and pipe_dir:
+        shutil.copytree(staged, pipe_dir, dirs_exist_ok=True, symlinks=True)
+        shutil.rmtree(staged)
 
 
 def _proc_start_time(pid: int) -> str | None:

@@ -1,0 +1,177 @@
+"""Jobs through the whole platform (API -> Celery worker -> backend), on `local` and `docker`."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from routines import services
+from tests.conftest import wait_for_status
+from workers.models import Job, JobOutput
+
+BACKENDS = [pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker)]
+
+
+def make_routine(project, user, command, *, name="t", conf=None, image="acc-test/busybox:latest", **node):
+    task = {"name": name, "job_kwargs": {"docker_image": image, "command": command, "conf": conf or {}}, **node}
+    return services.save_routine(project=project, user=user, task=task)
+
+
+def run(api, user, routine, **body):
+    response = api(user).post(f"/api/v1/routines/{routine.pk}/run/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def log_text(api, user, job_id) -> str:
+    body = api(user).get(f"/api/v1/jobs/{job_id}/logs/").json()
+    return "".join(c["text"] for c in body["chunks"])
+
+
+def containers_of(job_id) -> list[str]:
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=acc.job={job_id}"],
+                         capture_output=True, text=True, check=True, env={**os.environ})
+    return out.stdout.split()
+
+
+def nothing_left(backend, job):
+    if backend == "docker":
+        assert containers_of(job.pk) == [], "the container must be removed"
+    else:
+        pid = (job.backend_state or {}).get("pid")
+        assert pid and not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), "the process must be gone"
+
+
+def _is_zombie(pid) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_job_succeeds_streams_logs_and_stores_outputs(backend, start_worker, api, project, alice):
+    start_worker(backend)
+    routine = make_routine(
+        project, alice,
+        'mkdir -p out; for i in 1 2 3; do echo "line $i for $WHO"; sleep 0.4; done; echo done > out/result.txt',
+        conf={"WHO": "ada", "output_mappings": "/code/out/:acc://demo/results/"},
+    )
+    job_id = run(api, alice, routine)
+    wait_for_status(job_id, "RUNNING", timeout=30)
+    seen_while_running = ""
+    deadline = time.monotonic() + 10
+    while "line 1 for ada" not in seen_while_running and time.monotonic() < deadline:
+        seen_while_running = log_text(api, alice, job_id)
+        time.sleep(0.1)
+    assert "line 1 for ada" in seen_while_running
+    assert Job.objects.get(pk=job_id).status == "RUNNING", "logs must be readable while the job runs"
+
+    job = wait_for_status(job_id, "SUCCEEDED", timeout=60)
+    text = log_text(api, alice, job_id)
+    assert all(f"line {i} for ada" in text for i in (1, 2, 3))
+    detail = api(alice).get(f"/api/v1/jobs/{job_id}/").json()
+    assert detail["exit_code"] == 0
+    assert all(detail[k] for k in ("queued_at", "mapping_inputs_at", "running_at", "mapping_outputs_at", "finished_at"))
+    assert [o["path"] for o in detail["outputs"]] == ["results/result.txt"]
+    download = api(alice).get("/api/v1/projects/demo/files/results/result.txt")
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"done\n"
+    assert [e["status"] for e in detail["events"]] == [
+        "PENDING", "QUEUED", "MAPPING_INPUTS", "RUNNING", "MAPPING_OUTPUTS", "SUCCEEDED"]
+    nothing_left(backend, job)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_failing_command_fails_with_exit_code_and_still_stores_outputs(backend, start_worker, api, project, alice):
+    start_worker(backend)
+    routine = make_routine(project, alice, "mkdir -p out; echo partial > out/p.txt; echo boom >&2; exit 3",
+                           conf={"output_mappings": "/code/out/:acc://demo/failed/"})
+    job = wait_for_status(run(api, alice, routine), "FAILED", timeout=60)
+    assert job.exit_code == 3 and job.error_code == "exit"
+    assert "exited with code 3" in job.message
+    assert list(JobOutput.objects.filter(job=job).values_list("path", flat=True)) == ["failed/p.txt"]
+    assert "boom" in log_text(api, alice, job.pk)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_timeout_ends_timed_out_and_leaves_nothing_behind(backend, start_worker, api, project, alice):
+    start_worker(backend)
+    routine = make_routine(project, alice, "echo started; sleep 60", timeout=2)
+    job = wait_for_status(run(api, alice, routine), "TIMED_OUT", timeout=40)
+    assert job.error_code == "timeout" and "timeout of 2 s" in job.message
+    nothing_left(backend, job)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cancel_stops_a_running_job_within_five_seconds(backend, start_worker, api, project, alice):
+    start_worker(backend)
+    routine = make_routine(project, alice, "echo started; sleep 120")
+    job_id = run(api, alice, routine)
+    wait_for_status(job_id, "RUNNING", timeout=30)
+    started = time.monotonic()
+    response = api(alice).post(f"/api/v1/jobs/{job_id}/cancel/")
+    assert response.status_code in (200, 202)
+    job = wait_for_status(job_id, "CANCELLED", timeout=5)
+    assert time.monotonic() - started < 5
+    nothing_left(backend, job)
+
+
+def test_cancel_of_a_queued_job_is_immediate_and_of_a_finished_job_a_noop(api, project, alice, transactional_db):
+    routine = make_routine(project, alice, "true")
+    job_id = run(api, alice, routine)  # no worker: stays QUEUED
+    assert api(alice).post(f"/api/v1/jobs/{job_id}/cancel/").json()["status"] == "CANCELLED"
+    again = api(alice).post(f"/api/v1/jobs/{job_id}/cancel/")
+    assert again.status_code == 200 and again.json()["status"] == "CANCELLED"
+
+
+def test_strangers_cannot_see_or_cancel_jobs(api, project, alice, charlie, transactional_db):
+    job_id = run(api, alice, make_routine(project, alice, "true"))
+    assert api(charlie).get(f"/api/v1/jobs/{job_id}/").status_code == 404
+    assert api(charlie).get(f"/api/v1/jobs/{job_id}/logs/").status_code == 404
+    assert api(charlie).post(f"/api/v1/jobs/{job_id}/cancel/").status_code == 404
+    assert api(charlie).get("/api/v1/jobs/").json()["results"] == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_secrets_reach_the_job_but_never_logs_or_api(backend, start_worker, api, project, alice):
+    start_worker(backend)
+    secret = "s3cr3t-Value-987"
+    routine = make_routine(project, alice, 'echo "key=$API_KEY"; echo "again $API_KEY" >&2')
+    job_id = run(api, alice, routine, secrets={"API_KEY": secret})
+    job = wait_for_status(job_id, "SUCCEEDED", timeout=60)
+    text = log_text(api, alice, job_id)
+    assert "key=********" in text and "again ********" in text
+    for url in (f"/api/v1/jobs/{job_id}/", f"/api/v1/jobs/{job_id}/logs/", "/api/v1/jobs/",
+                f"/api/v1/routines/{routine.pk}/"):
+        assert secret not in api(alice).get(url).content.decode()
+    assert secret.encode() not in bytes(job.secrets_encrypted)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_killed_worker_is_settled_by_the_reconciler(backend, start_worker, api, project, alice, settings):
+    from workers.services import reconcile_jobs
+
+    worker = start_worker(backend, extra_env={"ACC_HEARTBEAT_EVERY": "0.5"})
+    job_id = run(api, alice, make_routine(project, alice, "echo started; sleep 120"))
+    wait_for_status(job_id, "RUNNING", timeout=30)
+    worker.kill()
+    settings.ACC_HEARTBEAT_TIMEOUT = 2
+    settings.ACC_BACKEND = backend
+    time.sleep(2.5)
+    result = reconcile_jobs()
+    assert result["settled"] == 1
+    job = Job.objects.get(pk=job_id)
+    assert job.status == "FAILED" and job.error_code == "worker_lost"
+    assert "stopped responding" in job.message
+    nothing_left(backend, job)
+
+
+@pytest.mark.docker
+def test_out_of_memory_is_said_plainly(start_worker, api, project, alice):
+    start_worker("docker")
+    routine = make_routine(project, alice, "python -c 'x = bytearray(400 * 1024 * 1024); print(len(x))'",
+                           image="acc-test/python:latest", required_ram=64 * 1024 * 1024)
+    job = wait_for_status(run(api, alice, routine), "FAILED", timeout=60)
+    assert job.error_code == "oom"
+    assert "Out of memory" in job.message and "64 MiB" in job.message
