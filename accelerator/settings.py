@@ -164,6 +164,9 @@ ACC_DEFAULT_WORKDIR = env_str("ACC_DEFAULT_WORKDIR", "/code")
 ACC_DEFAULT_TIMEOUT = env_int("ACC_DEFAULT_TIMEOUT", 3600)
 ACC_MAX_TIMEOUT = env_int("ACC_MAX_TIMEOUT", 7 * 24 * 3600)
 ACC_DEFAULT_BUILD_TIMEOUT = env_int("ACC_DEFAULT_BUILD_TIMEOUT", 1800)
+# Git code sources: file:// URLs read the worker's own disk, so they are off unless an operator allows them.
+ACC_GIT_ALLOW_FILE = env_bool("ACC_GIT_ALLOW_FILE", False)
+ACC_GIT_TIMEOUT = env_int("ACC_GIT_TIMEOUT", 600)
 ACC_STOP_GRACE = env_int("ACC_STOP_GRACE", 3)
 # A running job's worker refreshes its heartbeat this often (s); the reconciler
 # settles jobs whose heartbeat is older than ACC_HEARTBEAT_TIMEOUT.

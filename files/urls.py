@@ -1,1 +1,16 @@
-urlpatterns = []
+"""Included by accelerator/urls.py under `api/v1/`. Trailing slashes match what accli sends."""
+
+from django.urls import path, re_path
+
+from files import views
+
+urlpatterns = [
+    # One pattern for the root ("files/") and every path below it, so path is "" for the root.
+    re_path(r"^projects/(?P<slug>[-a-zA-Z0-9_]+)/files/(?P<path>.*)$", views.ProjectFilesView.as_view(), name="files"),
+    path(
+        "aterm-cli/<slug:slug>/jobstore-push-url/",
+        views.JobstorePushUrlView.as_view(),
+        name="files-jobstore-push-url",
+    ),
+    path("jobstore/upload/<str:token>/", views.JobstoreUploadView.as_view(), name="files-jobstore-upload"),
+]

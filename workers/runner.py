@@ -210,9 +210,7 @@ class JobRunner:
         staging = self.host_dir / "outputs"
         for i, pair in enumerate(self._mappings("output_mappings")):
             try:
-                relpath = files.resolve_acc_url(pair.destination, project=self.job.project)
-                if pair.destination.endswith("/"):
-                    relpath += "/"
+                relpath = files.resolve_acc_url(pair.destination, project=self.job.project)  # keeps a trailing /
                 dest = staging / str(i)
                 if not self.backend.export(self.state, pair.source, dest):
                     raise JobFailed(f"{pair.source} was not created by the command.", error_code="output")

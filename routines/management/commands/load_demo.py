@@ -35,7 +35,7 @@ ROUTINES = [
         "description": "Counts the lines of the files in data/ of the project.",
         "job_kwargs": {
             "docker_image": "acc-test/busybox:latest",
-            "command": "wc -l input/* | tee out/counts.txt",
+            "command": "mkdir -p out; wc -l input/* | tee out/counts.txt",
             "conf": {"input_mappings": "acc://demo/data/:/code/input/",
                      "output_mappings": "/code/out/:acc://demo/results/counts/"},
         },
