@@ -81,7 +81,9 @@ def can_read_job(user, job) -> bool:
 
 
 def can_cancel_job(user, job) -> bool:
-    """The job's owner, or a maintainer of its project."""
+    """The job's owner, a maintainer of its project, or an operator with the admin's change permission."""
+    if user.is_staff and user.has_perm("workers.change_job"):
+        return True
     return (job.user_id == user.id and has_role(user, job.project, RUN)) or has_role(user, job.project, WRITE)
 
 

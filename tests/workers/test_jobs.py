@@ -175,3 +175,25 @@ def test_out_of_memory_is_said_plainly(start_worker, api, project, alice):
     job = wait_for_status(run(api, alice, routine), "FAILED", timeout=60)
     assert job.error_code == "oom"
     assert "Out of memory" in job.message and "64 MiB" in job.message
+
+
+def test_git_code_source_is_cloned_and_its_commit_recorded(start_worker, api, project, alice, tmp_path, settings):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "run.sh").write_text("echo from git at $(cat VERSION)\n")
+    (repo / "VERSION").write_text("v1\n")
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+    settings.ACC_GIT_ALLOW_FILE = True
+    start_worker("local", extra_env={"ACC_GIT_ALLOW_FILE": "1"})
+    task = {"name": "from-git", "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "sh run.sh",
+                                               "repo_url": f"file://{repo}", "repo_branch": "main"}}
+    routine = services.save_routine(project=project, user=alice, task=task)
+    job = wait_for_status(run(api, alice, routine), {"SUCCEEDED", "FAILED"}, timeout=60)
+    assert job.status == "SUCCEEDED", job.message
+    assert job.code_commit == commit
+    assert "from git at v1" in log_text(api, alice, job.pk)
