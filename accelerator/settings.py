@@ -160,6 +160,9 @@ ACC_BACKENDS = {
 }
 ACC_JOBS_DIR = Path(env_str("ACC_JOBS_DIR", str(DATA_DIR / "jobs"))).resolve()
 ACC_DOCKER_NETWORK = env_str("ACC_DOCKER_NETWORK", "none")
+ACC_DOCKER_PIDS_LIMIT = env_int("ACC_DOCKER_PIDS_LIMIT", 1024)
+# How long resolve_image may try to pull a missing image (s); 0 = never pull.
+ACC_DOCKER_PULL_TIMEOUT = env_int("ACC_DOCKER_PULL_TIMEOUT", 600)
 ACC_DEFAULT_WORKDIR = env_str("ACC_DEFAULT_WORKDIR", "/code")
 ACC_DEFAULT_TIMEOUT = env_int("ACC_DEFAULT_TIMEOUT", 3600)
 ACC_MAX_TIMEOUT = env_int("ACC_MAX_TIMEOUT", 7 * 24 * 3600)
