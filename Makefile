@@ -10,7 +10,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml uv.lock $(wildcard package.json package-lock.json)
 	@command -v python3 >/dev/null || { echo "python3 (3.11) is required"; exit 1; }
 	@test -x .venv/bin/python || python3 -m venv .venv
-	@.venv/bin/python -m pip install -q --disable-pip-version-check uv==0.13.9
+	@test -x .venv/bin/uv || { .venv/bin/python -m ensurepip -q >/dev/null 2>&1; \
+	  .venv/bin/python -m pip install -q --disable-pip-version-check uv==0.13.9; }
 	@.venv/bin/uv sync --frozen --inexact -q
 	@if [ -f package.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 	@touch $(STAMP)
