@@ -8,5 +8,9 @@ class AccessTokenScheme(OpenApiAuthenticationExtension):
     name = "accessToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "x-authorization",
-                "description": "Access token from POST /api/v1/oauth/device/access-token/."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-authorization",
+            "description": "Access token from POST /api/v1/oauth/device/access-token/.",
+        }

@@ -27,26 +27,20 @@ def mint_auth_code(*, user) -> str:
     return raw
 
 
-def _issue_refresh(user, family) -> str:
-    raw = "acr_" + secrets.token_urlsafe(32)
-    RefreshToken.objects.create(
-        user=user,
-        family=family,
-        token_hash=_hash(raw),
-        expires_at=timezone.now() + timedelta(seconds=settings.ACC_REFRESH_TOKEN_TTL),
+def _issue(model, prefix: str, ttl: int, user, family) -> str:
+    raw = prefix + secrets.token_urlsafe(32)
+    model.objects.create(
+        user=user, family=family, token_hash=_hash(raw), expires_at=timezone.now() + timedelta(seconds=ttl)
     )
     return raw
+
+
+def _issue_refresh(user, family) -> str:
+    return _issue(RefreshToken, "acr_", settings.ACC_REFRESH_TOKEN_TTL, user, family)
 
 
 def _issue_access(user, family) -> str:
-    raw = "aca_" + secrets.token_urlsafe(32)
-    AccessToken.objects.create(
-        user=user,
-        family=family,
-        token_hash=_hash(raw),
-        expires_at=timezone.now() + timedelta(seconds=settings.ACC_ACCESS_TOKEN_TTL),
-    )
-    return raw
+    return _issue(AccessToken, "aca_", settings.ACC_ACCESS_TOKEN_TTL, user, family)
 
 
 def exchange_auth_code(*, code: str) -> str:
@@ -89,7 +83,10 @@ def rotate_refresh_token(*, refresh_token: str) -> dict:
         else:
             row.used_at = now
             row.save(update_fields=["used_at"])
-            return {"access_token": _issue_access(row.user, row.family), "refresh_token": _issue_refresh(row.user, row.family)}
+            return {
+                "access_token": _issue_access(row.user, row.family),
+                "refresh_token": _issue_refresh(row.user, row.family),
+            }
 
     # outside the transaction above: the revocation must survive the error we raise
     revoke_family(replayed)

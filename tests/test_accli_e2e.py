@@ -21,8 +21,10 @@ def web_code(base_url: str, username: str, password: str) -> str:
     """Sign in through the real login form and read the code off /acli-auth-code."""
     s = requests.Session()
     s.get(f"{base_url}/accounts/login/")
-    r = s.post(f"{base_url}/accounts/login/", data={
-        "username": username, "password": password, "csrfmiddlewaretoken": s.cookies["csrftoken"], "next": "/"})
+    r = s.post(
+        f"{base_url}/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": s.cookies["csrftoken"], "next": "/"},
+    )
     assert r.status_code == 200 and "Sign out" in r.text
     page = s.get(f"{base_url}/acli-auth-code")
     return re.search(r'id="acli-code">([^<]+)<', page.text).group(1).strip()
@@ -33,18 +35,28 @@ def accli_home(tmp_path, live_server, alice, project):
     home = tmp_path / "home"
     home.mkdir()
     code = web_code(live_server.url, "alice", "alice-pass-123")
-    login = subprocess.run([ACCLI, "login", "-s", live_server.url, "-c", live_server.url], input=code + "\n",
-                           capture_output=True, text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-                           timeout=60)
+    login = subprocess.run(
+        [ACCLI, "login", "-s", live_server.url, "-c", live_server.url],
+        input=code + "\n",
+        capture_output=True,
+        text=True,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert login.returncode == 0, login.stdout + login.stderr
     assert "Successfully logged in" in login.stdout
     return home
 
 
 def dispatch(home: Path, folder: Path, variable: str = "task") -> int:
-    result = subprocess.run([ACCLI, "dispatch", "demo", variable, "-f", "wkube.py"], cwd=folder,
-                            capture_output=True, text=True, env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-                            timeout=120)
+    result = subprocess.run(
+        [ACCLI, "dispatch", "demo", variable, "-f", "wkube.py"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return int(re.search(r"Dispatched root job #ID: (\d+)", result.stdout).group(1))
 
@@ -70,23 +82,34 @@ MAIN = """
     pathlib.Path("out/sum.txt").write_text(str(sum(map(int, data))) + "\\n")
     print("wrote the sum", flush=True)
 """
-RESOURCES = ("required_cores=1, required_ram=256 * 1024 * 1024, required_storage_local=1024 ** 3, "
-             "required_storage_workflow=1024 ** 3, timeout=300")
+RESOURCES = (
+    "required_cores=1, required_ram=256 * 1024 * 1024, required_storage_local=1024 ** 3, "
+    "required_storage_workflow=1024 ** 3, timeout=300"
+)
 
 
 def test_accli_dispatches_a_job_folder_on_a_base_stack(accli_home, tmp_path, start_worker, api, alice):
-    BaseStack.objects.create(name="PYTHON3_7", image="acc-test/python:latest", workdir="/code",
-                             install_command="if [ -f requirements.txt ]; then echo no pip here; exit 1; fi")
-    put = api(alice).put("/api/v1/projects/demo/files/inputs/numbers.txt", b"1 2 3 4\n",
-                         content_type="application/octet-stream")
+    BaseStack.objects.create(
+        name="PYTHON3_7",
+        image="acc-test/python:latest",
+        workdir="/code",
+        install_command="if [ -f requirements.txt ]; then echo no pip here; exit 1; fi",
+    )
+    put = api(alice).put(
+        "/api/v1/projects/demo/files/inputs/numbers.txt", b"1 2 3 4\n", content_type="application/octet-stream"
+    )
     assert put.status_code == 201
     start_worker("docker")
-    folder = write_folder(tmp_path / "job", f"""
+    folder = write_folder(
+        tmp_path / "job",
+        f"""
         from accli import WKubeTask
         task = WKubeTask(name="summer", job_folder="./", base_stack="PYTHON3_7", command="python main.py",
                          conf={{"input_mappings": "acc://demo/inputs/:/code/input/",
                                 "output_mappings": "/code/out/:acc://demo/outputs/"}}, {RESOURCES})
-    """, {"main.py": MAIN})
+    """,
+        {"main.py": MAIN},
+    )
     job_id = dispatch(accli_home, folder)
     job = wait_for_status(job_id, {"SUCCEEDED", "FAILED"}, timeout=120)
     text = logs_of(api, alice, job_id)
@@ -99,11 +122,15 @@ def test_accli_dispatches_a_job_folder_on_a_base_stack(accli_home, tmp_path, sta
 
 def test_accli_dispatches_a_docker_image(accli_home, tmp_path, start_worker, api, alice):
     start_worker("docker")
-    folder = write_folder(tmp_path / "img", f"""
+    folder = write_folder(
+        tmp_path / "img",
+        f"""
         from accli import WKubeTask
         task = WKubeTask(name="image only", docker_image="acc-test/busybox:latest",
                          command="echo from-an-image; echo $GREETING", conf={{"GREETING": "bonjour"}}, {RESOURCES})
-    """, {})
+    """,
+        {},
+    )
     job = wait_for_status(dispatch(accli_home, folder), {"SUCCEEDED", "FAILED"}, timeout=60)
     text = logs_of(api, alice, job.pk)
     assert job.status == "SUCCEEDED", text
@@ -112,27 +139,39 @@ def test_accli_dispatches_a_docker_image(accli_home, tmp_path, start_worker, api
 
 def test_accli_dispatches_a_dockerfile_and_reports_build_errors(accli_home, tmp_path, start_worker, api, alice):
     start_worker("docker")
-    folder = write_folder(tmp_path / "df", f"""
+    folder = write_folder(
+        tmp_path / "df",
+        f"""
         from accli import WKubeTask
         task = WKubeTask(name="dockerfile", job_folder="./", docker_filename="Dockerfile",
                          command="cat /opt/baked.txt", {RESOURCES})
-    """, {"Dockerfile": """
+    """,
+        {
+            "Dockerfile": """
         FROM acc-test/busybox:latest
         RUN mkdir -p /opt && echo baked-into-the-image > /opt/baked.txt
-    """})
+    """
+        },
+    )
     job = wait_for_status(dispatch(accli_home, folder), {"SUCCEEDED", "FAILED"}, timeout=120)
     text = logs_of(api, alice, job.pk)
     assert job.status == "SUCCEEDED", text + job.message
     assert "baked-into-the-image" in text
 
-    broken = write_folder(tmp_path / "broken", f"""
+    broken = write_folder(
+        tmp_path / "broken",
+        f"""
         from accli import WKubeTask
         task = WKubeTask(name="broken build", job_folder="./", docker_filename="Dockerfile",
                          command="true", {RESOURCES})
-    """, {"Dockerfile": """
+    """,
+        {
+            "Dockerfile": """
         FROM acc-test/busybox:latest
         RUN echo about-to-fail && exit 7
-    """})
+    """
+        },
+    )
     failed = wait_for_status(dispatch(accli_home, broken), {"SUCCEEDED", "FAILED"}, timeout=120)
     assert failed.status == "FAILED" and failed.error_code == "build"
     assert "Traceback" not in failed.message

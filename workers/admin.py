@@ -30,8 +30,18 @@ def cancel_jobs(modeladmin, request, queryset):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "project", "user", "status", "exit_code", "error_code", "backend", "created_at",
-                    "finished_at"]
+    list_display = [
+        "id",
+        "name",
+        "project",
+        "user",
+        "status",
+        "exit_code",
+        "error_code",
+        "backend",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "error_code", "backend", "project", "created_at"]
     search_fields = ["id", "name", "user__username", "project__slug"]
     date_hierarchy = "created_at"

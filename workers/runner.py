@@ -22,7 +22,8 @@ from accelerator.crypto import decrypt_json
 from files import code as code_source
 from files import mappings as mapping_syntax
 from files import services as files
-from workers import logs, spec as specs
+from workers import logs
+from workers import spec as specs
 from workers.backends import get_backend
 from workers.backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
 from workers.models import Job, JobOutput
@@ -81,7 +82,9 @@ class JobRunner:
             outcome = Outcome(Status.FAILED, error_code=exc.error_code, message=str(exc))
         except Exception as exc:  # a bug or a broken engine: say so plainly, keep the trace for operators
             log.exception("job %s crashed", job.pk)
-            outcome = Outcome(Status.FAILED, error_code="internal", message=f"The platform failed to run this job: {exc}")
+            outcome = Outcome(
+                Status.FAILED, error_code="internal", message=f"The platform failed to run this job: {exc}"
+            )
             job.operator_message = traceback.format_exc()
             Job.objects.filter(pk=job.pk).update(operator_message=job.operator_message[-20000:])
         finally:
@@ -94,8 +97,10 @@ class JobRunner:
         code_id = self._fetch_code(code_dir)
         stack = self.spec["stack"]
         if not self.backend.uses_images:
-            self.writer.info(f"The {self.backend.name} backend runs the command on the host; stack {stack['kind']} "
-                             f"'{stack.get('name') or stack.get('image') or stack.get('dockerfile')}' is not applied.")
+            self.writer.info(
+                f"The {self.backend.name} backend runs the command on the host; stack {stack['kind']} "
+                f"'{stack.get('name') or stack.get('image') or stack.get('dockerfile')}' is not applied."
+            )
             return None
         if needs_build:
             build = specs.build_spec_for(self.job, code_dir=code_dir, code_id=code_id)
@@ -104,8 +109,10 @@ class JobRunner:
             except BuildCancelled:
                 raise JobCancelled from None
             except BuildTimedOut as exc:
-                raise JobFailed(f"The image build exceeded its build_timeout of {build.timeout} s. {exc}",
-                                error_code="build_timeout") from None
+                raise JobFailed(
+                    f"The image build exceeded its build_timeout of {build.timeout} s. {exc}",
+                    error_code="build_timeout",
+                ) from None
             except BuildFailed as exc:
                 raise JobFailed(f"The image build failed: {exc}", error_code="build") from None
             self.writer.flush()
@@ -122,11 +129,13 @@ class JobRunner:
         if source["kind"] == "none":
             return ""
         try:
-            info = code_source.materialize(project=self.job.project, repo_url=source["url"],
-                                           repo_branch=source.get("ref") or "", dest=code_dir)
+            info = code_source.materialize(
+                project=self.job.project, repo_url=source["url"], repo_branch=source.get("ref") or "", dest=code_dir
+            )
         except Exception as exc:
-            raise JobFailed(f"Could not fetch the code from {source['url']}: {getattr(exc, 'detail', exc)}",
-                            error_code="code") from None
+            raise JobFailed(
+                f"Could not fetch the code from {source['url']}: {getattr(exc, 'detail', exc)}", error_code="code"
+            ) from None
         if info.get("commit"):
             Job.objects.filter(pk=self.job.pk).update(code_commit=info["commit"])
             self.writer.info(f"Code: {source['url']} at commit {info['commit']}")
@@ -144,8 +153,10 @@ class JobRunner:
             try:
                 self._place_input(root, pair)
             except Exception as exc:
-                raise JobFailed(f"Input mapping {pair.source} -> {pair.destination} failed: "
-                                f"{getattr(exc, 'detail', exc)}", error_code="input") from None
+                raise JobFailed(
+                    f"Input mapping {pair.source} -> {pair.destination} failed: {getattr(exc, 'detail', exc)}",
+                    error_code="input",
+                ) from None
             self.writer.info(f"Input {pair.source} -> {pair.destination}")
         self._check_cancel()
 
@@ -159,8 +170,9 @@ class JobRunner:
             files.copy_to_local(project=project, relpath=relpath, dest=target.parent, name=target.name)
 
     def _execute(self, image: str | None) -> tuple[Exit, bool]:
-        job_spec = specs.build_job_spec(self.job, image=image, secrets=self.secrets,
-                                        uses_images=self.backend.uses_images)
+        job_spec = specs.build_job_spec(
+            self.job, image=image, secrets=self.secrets, uses_images=self.backend.uses_images
+        )
         try:
             self.state = self.backend.start(job_spec)
         except ValueError as exc:
@@ -192,16 +204,28 @@ class JobRunner:
         if self._cancel_requested():
             raise JobCancelled
         if timed_out:
-            return Outcome(Status.TIMED_OUT, exit_code=exit_.exit_code, error_code="timeout",
-                           message=f"Stopped after the timeout of {self.job.timeout} s.")
+            return Outcome(
+                Status.TIMED_OUT,
+                exit_code=exit_.exit_code,
+                error_code="timeout",
+                message=f"Stopped after the timeout of {self.job.timeout} s.",
+            )
         if exit_.oom_killed:
             mib = self.job.required_ram // 1024**2
-            return Outcome(Status.FAILED, exit_code=exit_.exit_code, error_code="oom",
-                           message=f"Out of memory: the job used more than its {mib} MiB of RAM and was killed. "
-                                   "Ask for more with required_ram.")
+            return Outcome(
+                Status.FAILED,
+                exit_code=exit_.exit_code,
+                error_code="oom",
+                message=f"Out of memory: the job used more than its {mib} MiB of RAM and was killed. "
+                "Ask for more with required_ram.",
+            )
         if exit_.exit_code != 0:
-            return Outcome(Status.FAILED, exit_code=exit_.exit_code, error_code="exit",
-                           message=f"The command exited with code {exit_.exit_code}.")
+            return Outcome(
+                Status.FAILED,
+                exit_code=exit_.exit_code,
+                error_code="exit",
+                message=f"The command exited with code {exit_.exit_code}.",
+            )
         return Outcome(Status.SUCCEEDED, exit_code=0)
 
     def _map_outputs(self, outcome: Outcome) -> Outcome:
@@ -224,7 +248,9 @@ class JobRunner:
                 continue
             JobOutput.objects.bulk_create(
                 [JobOutput(job_id=self.job.pk, path=o["path"], size=o["size"], sha256=o["sha256"]) for o in stored],
-                update_conflicts=True, unique_fields=["job", "path"], update_fields=["size", "sha256"],
+                update_conflicts=True,
+                unique_fields=["job", "path"],
+                update_fields=["size", "sha256"],
             )
             self.writer.info(f"Output {pair.source} -> {pair.destination} ({len(stored)} file(s))")
         return outcome
@@ -252,8 +278,14 @@ class JobRunner:
         if outcome.message and outcome.status != Status.SUCCEEDED:
             self.writer.write(f"[{'INFO' if outcome.status == Status.CANCELLED else 'ERROR'}] {outcome.message}\n")
         self.writer.flush(final=True)
-        transition(self.job.pk, outcome.status, reason=outcome.message or "done", exit_code=outcome.exit_code,
-                   error_code=outcome.error_code, message=outcome.message)
+        transition(
+            self.job.pk,
+            outcome.status,
+            reason=outcome.message or "done",
+            exit_code=outcome.exit_code,
+            error_code=outcome.error_code,
+            message=outcome.message,
+        )
         self._cleanup()
 
     def _cleanup(self) -> None:

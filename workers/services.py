@@ -36,7 +36,9 @@ def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, for
             timeout=timeout,
             **{k: v for k, v in resources.items() if k != "timeout" and v is not None},
         )
-        JobEvent.objects.create(job=job, status=Status.PENDING, reason=f"submitted by {user}", created_at=job.created_at)
+        JobEvent.objects.create(
+            job=job, status=Status.PENDING, reason=f"submitted by {user}", created_at=job.created_at
+        )
         transition(job.pk, Status.QUEUED, reason="queued")
         transaction.on_commit(lambda: enqueue(job.pk))
     job.status = Status.QUEUED

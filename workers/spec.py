@@ -64,7 +64,12 @@ def build_spec_for(job: Job, *, code_dir: Path, code_id: str) -> BuildSpec | Non
     basis = f"{sorted(stack.items())}|{code_id}".encode()
     digest = hashlib.sha256(basis).hexdigest()[:32]
     timeout = job.routine_version.spec.get("build_timeout") or settings.ACC_DEFAULT_BUILD_TIMEOUT
-    common = {"context_dir": code_dir, "tag": f"acc-build/{digest}:latest", "timeout": timeout, "force": job.force_build}
+    common = {
+        "context_dir": code_dir,
+        "tag": f"acc-build/{digest}:latest",
+        "timeout": timeout,
+        "force": job.force_build,
+    }
     if stack["kind"] == "docker_filename":
         return BuildSpec(kind="docker_filename", dockerfile=stack["dockerfile"], **common)
     return BuildSpec(

@@ -63,13 +63,15 @@ class JobLogsView(APIView):
         limit = 500
         chunks = list(LogChunk.objects.filter(job=job, seq__gt=after).order_by("seq").values("seq", "text")[:limit])
         last = chunks[-1]["seq"] if chunks else after
-        return Response({
-            "job_id": job.pk,
-            "status": job.status,
-            "chunks": chunks,
-            "last_seq": last,
-            "complete": job.status in FINAL and len(chunks) < limit,
-        })
+        return Response(
+            {
+                "job_id": job.pk,
+                "status": job.status,
+                "chunks": chunks,
+                "last_seq": last,
+                "complete": job.status in FINAL and len(chunks) < limit,
+            }
+        )
 
 
 class JobCancelView(APIView):

@@ -28,10 +28,14 @@ def test_auth_code_page_needs_sign_in(client):
 
 def test_code_is_exchanged_once_for_a_bare_string_refresh_token(client, alice):
     code = code_from_page(client, alice)
-    first = client.post("/api/v1/oauth/device/token/", {"device_authorization_code": code}, content_type="application/json")
+    first = client.post(
+        "/api/v1/oauth/device/token/", {"device_authorization_code": code}, content_type="application/json"
+    )
     assert first.status_code == 200
     assert isinstance(first.json(), str) and len(first.json()) > 30
-    again = client.post("/api/v1/oauth/device/token/", {"device_authorization_code": code}, content_type="application/json")
+    again = client.post(
+        "/api/v1/oauth/device/token/", {"device_authorization_code": code}, content_type="application/json"
+    )
     assert again.status_code == 400
     assert "already used" in again.json()["detail"]
 
@@ -39,28 +43,36 @@ def test_code_is_exchanged_once_for_a_bare_string_refresh_token(client, alice):
 def test_expired_or_unknown_code_is_refused_with_a_reason(client, alice):
     code = code_from_page(client, alice)
     AuthCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    expired = client.post("/api/v1/oauth/device/token/", {"device_authorization_code": code}, content_type="application/json")
+    expired = client.post(
+        "/api/v1/oauth/device/token/", {"device_authorization_code": code}, content_type="application/json"
+    )
     assert expired.status_code == 400 and "expired" in expired.json()["detail"]
-    wrong = client.post("/api/v1/oauth/device/token/", {"device_authorization_code": "NOPE"}, content_type="application/json")
+    wrong = client.post(
+        "/api/v1/oauth/device/token/", {"device_authorization_code": "NOPE"}, content_type="application/json"
+    )
     assert wrong.status_code == 400 and "not valid" in wrong.json()["detail"]
 
 
 def test_refresh_rotates_and_reuse_revokes_the_family(client, alice):
     code = code_from_page(client, alice)
-    refresh = client.post("/api/v1/oauth/device/token/", {"device_authorization_code": code},
-                          content_type="application/json").json()
-    pair = client.post("/api/v1/oauth/device/access-token/", {"refresh_token": refresh},
-                       content_type="application/json").json()
+    refresh = client.post(
+        "/api/v1/oauth/device/token/", {"device_authorization_code": code}, content_type="application/json"
+    ).json()
+    pair = client.post(
+        "/api/v1/oauth/device/access-token/", {"refresh_token": refresh}, content_type="application/json"
+    ).json()
     assert set(pair) == {"access_token", "refresh_token"} and pair["refresh_token"] != refresh
     projects = client.get("/api/v1/projects/", HTTP_X_AUTHORIZATION=pair["access_token"])
     assert projects.status_code == 200
 
-    replay = client.post("/api/v1/oauth/device/access-token/", {"refresh_token": refresh},
-                         content_type="application/json")
+    replay = client.post(
+        "/api/v1/oauth/device/access-token/", {"refresh_token": refresh}, content_type="application/json"
+    )
     assert replay.status_code == 401 and "already used" in replay.json()["detail"]
     # the whole family is gone: the newest refresh and the access token stop working too
-    newest = client.post("/api/v1/oauth/device/access-token/", {"refresh_token": pair["refresh_token"]},
-                         content_type="application/json")
+    newest = client.post(
+        "/api/v1/oauth/device/access-token/", {"refresh_token": pair["refresh_token"]}, content_type="application/json"
+    )
     assert newest.status_code == 401
     after = client.get("/api/v1/projects/", HTTP_X_AUTHORIZATION=pair["access_token"])
     assert after.status_code == 401 and "revoked" in after.json()["detail"]

@@ -23,11 +23,14 @@ def test_unknown_and_foreign_projects_look_the_same(api, project, charlie):
     assert "not found" in foreign.json()["detail"]
 
 
-@pytest.mark.parametrize("body,needle", [
-    ({"slug": "Bad Slug", "name": "x"}, "slug"),
-    ({"name": "x"}, "slug"),
-    ({"slug": "demo", "name": "again"}, "already exists"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ({"slug": "Bad Slug", "name": "x"}, "slug"),
+        ({"name": "x"}, "slug"),
+        ({"slug": "demo", "name": "again"}, "already exists"),
+    ],
+)
 def test_bad_project_input_is_400_or_409_with_detail(api, alice, project, body, needle):
     response = api(alice).post("/api/v1/projects/", body, format="json")
     assert response.status_code in (400, 409)

@@ -27,9 +27,20 @@ def test_operator_filters_jobs_and_cancels_them_with_the_action(client, operator
     assert detail.status_code == 200 and "secrets_encrypted" not in detail.content.decode()
 
 
-@pytest.mark.parametrize("url", ["/admin/routines/project/", "/admin/routines/routine/", "/admin/routines/routineversion/",
-                                 "/admin/routines/basestack/", "/admin/routines/membership/", "/admin/workers/jobevent/",
-                                 "/admin/workers/logchunk/", "/admin/workers/joboutput/", "/admin/accounts/refreshtoken/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/routines/project/",
+        "/admin/routines/routine/",
+        "/admin/routines/routineversion/",
+        "/admin/routines/basestack/",
+        "/admin/routines/membership/",
+        "/admin/workers/jobevent/",
+        "/admin/workers/logchunk/",
+        "/admin/workers/joboutput/",
+        "/admin/accounts/refreshtoken/",
+    ],
+)
 def test_every_admin_list_opens(client, operator, project, url):
     client.force_login(operator)
     assert client.get(url).status_code == 200

@@ -30,8 +30,13 @@ def log_text(api, user, job_id) -> str:
 
 
 def containers_of(job_id) -> list[str]:
-    out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=acc.job={job_id}"],
-                         capture_output=True, text=True, check=True, env={**os.environ})
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=acc.job={job_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
+    )
     return out.stdout.split()
 
 
@@ -54,7 +59,8 @@ def _is_zombie(pid) -> bool:
 def test_job_succeeds_streams_logs_and_stores_outputs(backend, start_worker, api, project, alice):
     start_worker(backend)
     routine = make_routine(
-        project, alice,
+        project,
+        alice,
         'mkdir -p out; for i in 1 2 3; do echo "line $i for $WHO"; sleep 0.4; done; echo done > out/result.txt',
         conf={"WHO": "ada", "output_mappings": "/code/out/:acc://demo/results/"},
     )
@@ -78,15 +84,25 @@ def test_job_succeeds_streams_logs_and_stores_outputs(backend, start_worker, api
     download = api(alice).get("/api/v1/projects/demo/files/results/result.txt")
     assert download.status_code == 200 and b"".join(download.streaming_content) == b"done\n"
     assert [e["status"] for e in detail["events"]] == [
-        "PENDING", "QUEUED", "MAPPING_INPUTS", "RUNNING", "MAPPING_OUTPUTS", "SUCCEEDED"]
+        "PENDING",
+        "QUEUED",
+        "MAPPING_INPUTS",
+        "RUNNING",
+        "MAPPING_OUTPUTS",
+        "SUCCEEDED",
+    ]
     nothing_left(backend, job)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_failing_command_fails_with_exit_code_and_still_stores_outputs(backend, start_worker, api, project, alice):
     start_worker(backend)
-    routine = make_routine(project, alice, "mkdir -p out; echo partial > out/p.txt; echo boom >&2; exit 3",
-                           conf={"output_mappings": "/code/out/:acc://demo/failed/"})
+    routine = make_routine(
+        project,
+        alice,
+        "mkdir -p out; echo partial > out/p.txt; echo boom >&2; exit 3",
+        conf={"output_mappings": "/code/out/:acc://demo/failed/"},
+    )
     job = wait_for_status(run(api, alice, routine), "FAILED", timeout=60)
     assert job.exit_code == 3 and job.error_code == "exit"
     assert "exited with code 3" in job.message
@@ -142,8 +158,12 @@ def test_secrets_reach_the_job_but_never_logs_or_api(backend, start_worker, api,
     job = wait_for_status(job_id, "SUCCEEDED", timeout=60)
     text = log_text(api, alice, job_id)
     assert "key=********" in text and "again ********" in text
-    for url in (f"/api/v1/jobs/{job_id}/", f"/api/v1/jobs/{job_id}/logs/", "/api/v1/jobs/",
-                f"/api/v1/routines/{routine.pk}/"):
+    for url in (
+        f"/api/v1/jobs/{job_id}/",
+        f"/api/v1/jobs/{job_id}/logs/",
+        "/api/v1/jobs/",
+        f"/api/v1/routines/{routine.pk}/",
+    ):
         assert secret not in api(alice).get(url).content.decode()
     assert secret.encode() not in bytes(job.secrets_encrypted)
 
@@ -170,8 +190,13 @@ def test_a_killed_worker_is_settled_by_the_reconciler(backend, start_worker, api
 @pytest.mark.docker
 def test_out_of_memory_is_said_plainly(start_worker, api, project, alice):
     start_worker("docker")
-    routine = make_routine(project, alice, "python -c 'x = bytearray(400 * 1024 * 1024); print(len(x))'",
-                           image="acc-test/python:latest", required_ram=64 * 1024 * 1024)
+    routine = make_routine(
+        project,
+        alice,
+        "python -c 'x = bytearray(400 * 1024 * 1024); print(len(x))'",
+        image="acc-test/python:latest",
+        required_ram=64 * 1024 * 1024,
+    )
     job = wait_for_status(run(api, alice, routine), "FAILED", timeout=60)
     assert job.error_code == "oom"
     assert "Out of memory" in job.message and "64 MiB" in job.message
@@ -190,8 +215,15 @@ def test_git_code_source_is_cloned_and_its_commit_recorded(start_worker, api, pr
 
     settings.ACC_GIT_ALLOW_FILE = True
     start_worker("local", extra_env={"ACC_GIT_ALLOW_FILE": "1"})
-    task = {"name": "from-git", "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "sh run.sh",
-                                               "repo_url": f"file://{repo}", "repo_branch": "main"}}
+    task = {
+        "name": "from-git",
+        "job_kwargs": {
+            "docker_image": "acc-test/busybox:latest",
+            "command": "sh run.sh",
+            "repo_url": f"file://{repo}",
+            "repo_branch": "main",
+        },
+    }
     routine = services.save_routine(project=project, user=alice, task=task)
     job = wait_for_status(run(api, alice, routine), {"SUCCEEDED", "FAILED"}, timeout=60)
     assert job.status == "SUCCEEDED", job.message

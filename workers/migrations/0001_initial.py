@@ -6,110 +6,184 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('routines', '0001_initial'),
+        ("routines", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('QUEUED', 'Queued'), ('BUILDING', 'Building'), ('MAPPING_INPUTS', 'Mapping Inputs'), ('RUNNING', 'Running'), ('MAPPING_OUTPUTS', 'Mapping Outputs'), ('SUCCEEDED', 'Succeeded'), ('FAILED', 'Failed'), ('CANCELLED', 'Cancelled'), ('TIMED_OUT', 'Timed Out')], db_index=True, default='PENDING', max_length=16)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('exit_code', models.IntegerField(blank=True, null=True)),
-                ('error_code', models.CharField(blank=True, help_text='timeout, oom, exit, build, input, ...', max_length=32)),
-                ('message', models.TextField(blank=True, help_text='What went wrong, for the user.')),
-                ('operator_message', models.TextField(blank=True, help_text='Details for operators (never shown to users).')),
-                ('conf', models.JSONField(blank=True, default=dict)),
-                ('secrets_encrypted', models.BinaryField(blank=True, null=True)),
-                ('force_build', models.BooleanField(default=False)),
-                ('required_cores', models.FloatField(default=1.0)),
-                ('required_ram', models.BigIntegerField(default=536870912)),
-                ('required_storage_local', models.BigIntegerField(default=2147483648)),
-                ('required_storage_workflow', models.BigIntegerField(default=1073741824)),
-                ('timeout', models.PositiveIntegerField(default=3600)),
-                ('backend', models.CharField(blank=True, max_length=32)),
-                ('backend_state', models.JSONField(blank=True, default=dict)),
-                ('image', models.CharField(blank=True, help_text='Image (id) the command ran in.', max_length=300)),
-                ('code_commit', models.CharField(blank=True, help_text='Git commit the code came from.', max_length=64)),
-                ('cancel_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('peak_memory_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('building_at', models.DateTimeField(blank=True, null=True)),
-                ('mapping_inputs_at', models.DateTimeField(blank=True, null=True)),
-                ('running_at', models.DateTimeField(blank=True, null=True)),
-                ('mapping_outputs_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('log_bytes', models.BigIntegerField(default=0)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='routines.project')),
-                ('routine_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to='routines.routineversion')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='jobs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("QUEUED", "Queued"),
+                            ("BUILDING", "Building"),
+                            ("MAPPING_INPUTS", "Mapping Inputs"),
+                            ("RUNNING", "Running"),
+                            ("MAPPING_OUTPUTS", "Mapping Outputs"),
+                            ("SUCCEEDED", "Succeeded"),
+                            ("FAILED", "Failed"),
+                            ("CANCELLED", "Cancelled"),
+                            ("TIMED_OUT", "Timed Out"),
+                        ],
+                        db_index=True,
+                        default="PENDING",
+                        max_length=16,
+                    ),
+                ),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("exit_code", models.IntegerField(blank=True, null=True)),
+                (
+                    "error_code",
+                    models.CharField(blank=True, help_text="timeout, oom, exit, build, input, ...", max_length=32),
+                ),
+                ("message", models.TextField(blank=True, help_text="What went wrong, for the user.")),
+                (
+                    "operator_message",
+                    models.TextField(blank=True, help_text="Details for operators (never shown to users)."),
+                ),
+                ("conf", models.JSONField(blank=True, default=dict)),
+                ("secrets_encrypted", models.BinaryField(blank=True, null=True)),
+                ("force_build", models.BooleanField(default=False)),
+                ("required_cores", models.FloatField(default=1.0)),
+                ("required_ram", models.BigIntegerField(default=536870912)),
+                ("required_storage_local", models.BigIntegerField(default=2147483648)),
+                ("required_storage_workflow", models.BigIntegerField(default=1073741824)),
+                ("timeout", models.PositiveIntegerField(default=3600)),
+                ("backend", models.CharField(blank=True, max_length=32)),
+                ("backend_state", models.JSONField(blank=True, default=dict)),
+                ("image", models.CharField(blank=True, help_text="Image (id) the command ran in.", max_length=300)),
+                (
+                    "code_commit",
+                    models.CharField(blank=True, help_text="Git commit the code came from.", max_length=64),
+                ),
+                ("cancel_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("peak_memory_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("building_at", models.DateTimeField(blank=True, null=True)),
+                ("mapping_inputs_at", models.DateTimeField(blank=True, null=True)),
+                ("running_at", models.DateTimeField(blank=True, null=True)),
+                ("mapping_outputs_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("log_bytes", models.BigIntegerField(default=0)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="jobs", to="routines.project"
+                    ),
+                ),
+                (
+                    "routine_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="jobs", to="routines.routineversion"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="jobs", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='JobEvent',
+            name="JobEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('QUEUED', 'Queued'), ('BUILDING', 'Building'), ('MAPPING_INPUTS', 'Mapping Inputs'), ('RUNNING', 'Running'), ('MAPPING_OUTPUTS', 'Mapping Outputs'), ('SUCCEEDED', 'Succeeded'), ('FAILED', 'Failed'), ('CANCELLED', 'Cancelled'), ('TIMED_OUT', 'Timed Out')], max_length=16)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='workers.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("QUEUED", "Queued"),
+                            ("BUILDING", "Building"),
+                            ("MAPPING_INPUTS", "Mapping Inputs"),
+                            ("RUNNING", "Running"),
+                            ("MAPPING_OUTPUTS", "Mapping Outputs"),
+                            ("SUCCEEDED", "Succeeded"),
+                            ("FAILED", "Failed"),
+                            ("CANCELLED", "Cancelled"),
+                            ("TIMED_OUT", "Timed Out"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="workers.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='JobOutput',
+            name="JobOutput",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', models.CharField(help_text='Path inside the project storage.', max_length=1024)),
-                ('size', models.BigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='outputs', to='workers.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("path", models.CharField(help_text="Path inside the project storage.", max_length=1024)),
+                ("size", models.BigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="outputs", to="workers.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'path'],
+                "ordering": ["job", "path"],
             },
         ),
         migrations.CreateModel(
-            name='LogChunk',
+            name="LogChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='log_chunks', to='workers.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seq", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="log_chunks", to="workers.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'seq'],
+                "ordering": ["job", "seq"],
             },
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['project', '-id'], name='workers_job_project_5558dc_idx'),
+            model_name="job",
+            index=models.Index(fields=["project", "-id"], name="workers_job_project_5558dc_idx"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='workers_job_status_b7855a_idx'),
+            model_name="job",
+            index=models.Index(fields=["status", "heartbeat_at"], name="workers_job_status_b7855a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='joboutput',
-            constraint=models.UniqueConstraint(fields=('job', 'path'), name='output_path_unique'),
+            model_name="joboutput",
+            constraint=models.UniqueConstraint(fields=("job", "path"), name="output_path_unique"),
         ),
         migrations.AddConstraint(
-            model_name='logchunk',
-            constraint=models.UniqueConstraint(fields=('job', 'seq'), name='log_seq_unique'),
+            model_name="logchunk",
+            constraint=models.UniqueConstraint(fields=("job", "seq"), name="log_seq_unique"),
         ),
     ]

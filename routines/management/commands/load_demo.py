@@ -10,12 +10,20 @@ from routines.models import BaseStack, Membership, Project, Role, Routine
 DEMO_PASSWORD = "demo-password"
 
 STACKS = [
-    {"name": "PYTHON3_7", "image": "python:3.7-slim", "workdir": "/code",
-     "install_command": "if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi",
-     "description": "Python 3.7; installs requirements.txt from the job folder."},
-    {"name": "PYTHON3_11", "image": "python:3.11-slim", "workdir": "/code",
-     "install_command": "if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi",
-     "description": "Python 3.11; installs requirements.txt from the job folder."},
+    {
+        "name": "PYTHON3_7",
+        "image": "python:3.7-slim",
+        "workdir": "/code",
+        "install_command": "if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi",
+        "description": "Python 3.7; installs requirements.txt from the job folder.",
+    },
+    {
+        "name": "PYTHON3_11",
+        "image": "python:3.11-slim",
+        "workdir": "/code",
+        "install_command": "if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi",
+        "description": "Python 3.11; installs requirements.txt from the job folder.",
+    },
 ]
 
 ROUTINES = [
@@ -25,7 +33,7 @@ ROUTINES = [
         "job_kwargs": {
             "docker_image": "acc-test/busybox:latest",
             "command": 'mkdir -p out; for i in 1 2 3; do echo "hello $WHO ($i)"; sleep 1; done; '
-                       'echo "hello $WHO" > out/hello.txt',
+            'echo "hello $WHO" > out/hello.txt',
             "conf": {"WHO": "world", "output_mappings": "/code/out/:acc://demo/results/hello/"},
         },
         "timeout": 600,
@@ -36,8 +44,10 @@ ROUTINES = [
         "job_kwargs": {
             "docker_image": "acc-test/busybox:latest",
             "command": "mkdir -p out; wc -l input/* | tee out/counts.txt",
-            "conf": {"input_mappings": "acc://demo/data/:/code/input/",
-                     "output_mappings": "/code/out/:acc://demo/results/counts/"},
+            "conf": {
+                "input_mappings": "acc://demo/data/:/code/input/",
+                "output_mappings": "/code/out/:acc://demo/results/counts/",
+            },
         },
         "timeout": 600,
     },
@@ -50,8 +60,9 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         user_model = get_user_model()
-        user, created = user_model.objects.get_or_create(username="demo", defaults={"is_staff": True,
-                                                                                     "is_superuser": True})
+        user, created = user_model.objects.get_or_create(
+            username="demo", defaults={"is_staff": True, "is_superuser": True}
+        )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
@@ -65,7 +76,7 @@ class Command(BaseCommand):
             if routine is None:
                 services.save_routine(project=project, user=user, task=task, description=item["description"])
         self._demo_data(project)
-        self.stdout.write("demo data ready: user demo / %s, project demo" % DEMO_PASSWORD)
+        self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD}, project demo")
 
     def _demo_data(self, project):
         from django.core.files.base import ContentFile
