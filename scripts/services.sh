@@ -122,6 +122,17 @@ ensure_chromium() {
     say chromium "installed /usr/bin/chromium"
 }
 
+ensure_compose() {
+    # validates docker-compose.yml in the suite; Debian ships Compose as `docker-compose`
+    if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; then
+        say compose "present"
+        return
+    fi
+    apt_install docker-compose
+    command -v docker-compose >/dev/null || die compose "apt installed docker-compose but it is not on PATH"
+    say compose "installed docker-compose"
+}
+
 [ "$(id -u)" = 0 ] || echo "services.sh: not root; starting or installing anything will fail" >&2
 ensure_postgres
 ensure_redis
@@ -129,3 +140,4 @@ ensure_docker
 ensure_network
 ensure_images
 ensure_chromium
+ensure_compose
