@@ -20,8 +20,9 @@ def test_compose_file_is_accepted_and_runs_web_worker_beat_postgres_redis():
     env = {**os.environ, "SECRET_KEY": "from-the-environment"}
     check = subprocess.run([*compose_command(), "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
-    services = subprocess.run([*compose_command(), "config", "--services"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, check=True).stdout.split()
+    services = subprocess.run(
+        [*compose_command(), "config", "--services"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
 
 
@@ -32,20 +33,24 @@ def test_compose_refuses_to_start_without_a_secret_key():
 
 
 def read_settings(**env) -> str:
-    code = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE']='accelerator.settings'; "
-            "from django.conf import settings as s; "
-            "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], s.CELERY_BROKER_URL, "
-            "s.ACC_BACKEND)")
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='accelerator.settings'; "
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], s.CELERY_BROKER_URL, "
+        "s.ACC_BACKEND)"
+    )
     clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "ACC_BACKEND")}
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_settings_have_embedded_defaults_and_follow_the_environment(tmp_path):
     default = read_settings(ACC_DATA_DIR=str(tmp_path))
     assert default == f"django.db.backends.sqlite3 {tmp_path / 'db.sqlite3'} redis://127.0.0.1:6379/0 local"
-    configured = read_settings(DATABASE_URL="postgres://u@db:5432/acc", REDIS_URL="redis://cache:6379/2",
-                               ACC_BACKEND="docker")
+    configured = read_settings(
+        DATABASE_URL="postgres://u@db:5432/acc", REDIS_URL="redis://cache:6379/2", ACC_BACKEND="docker"
+    )
     assert configured == "django.db.backends.postgresql acc redis://cache:6379/2 docker"
 
 
