@@ -5,6 +5,7 @@ django-guardian object permissions add sharing of single routines with
 people outside it. Only this module talks to guardian.
 """
 
+from django.db.models import OuterRef, Subquery
 from guardian.shortcuts import get_objects_for_user
 
 from accelerator.errors import Forbidden, NotFound
@@ -13,12 +14,17 @@ from routines.models import ROLE_RANK, Membership, Project, Role, Routine
 READ, RUN, WRITE, ADMIN = Role.VIEWER, Role.MEMBER, Role.MAINTAINER, Role.OWNER
 
 
-def role_of(user, project: Project) -> str | None:
-    if not user or not user.is_authenticated:
-        return None
+def _role_cache(user) -> dict:
     cache = getattr(user, "_acc_roles", None)
     if cache is None:
         cache = user._acc_roles = {}
+    return cache
+
+
+def role_of(user, project: Project) -> str | None:
+    if not user or not user.is_authenticated:
+        return None
+    cache = _role_cache(user)
     if project.pk not in cache:
         cache[project.pk] = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
     return cache[project.pk]
@@ -39,7 +45,12 @@ def get_project(user, slug: str, needed: str = READ) -> Project:
     A project the user does not belong to is reported exactly like one that
     does not exist, so slugs of other people's projects are not revealed.
     """
-    project = Project.objects.filter(slug=slug).first()
+    project = None
+    if user and user.is_authenticated:
+        role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+        project = Project.objects.filter(slug=slug).annotate(my_role=Subquery(role)).first()
+    if project is not None:  # one query for both; remember the role for the checks that follow
+        _role_cache(user)[project.pk] = project.my_role
     if project is None or role_of(user, project) is None:
         raise NotFound(f"Project '{slug}' was not found, or you are not a member of it.")
     if not has_role(user, project, needed):

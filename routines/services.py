@@ -108,22 +108,36 @@ def validate_mappings(*, project: Project, conf: dict) -> None:
 def record_version(*, routine: Routine, spec: dict, user) -> RoutineVersion:
     """The version holding exactly `spec`: an existing one, or a new immutable one."""
     spec_hash = canonical_hash(spec)
-    with transaction.atomic():
-        Routine.objects.select_for_update().filter(pk=routine.pk).first()
-        version = RoutineVersion.objects.filter(routine=routine, spec_hash=spec_hash).first()
-        if version is None:
-            number = (RoutineVersion.objects.filter(routine=routine).aggregate(m=Max("number"))["m"] or 0) + 1
-            version = RoutineVersion.objects.create(
-                routine=routine, number=number, spec=spec, spec_hash=spec_hash, created_by=user
-            )
-        if routine.latest_version_id != version.pk:
-            Routine.objects.filter(pk=routine.pk).update(latest_version=version)
-            routine.latest_version = version
+    version = RoutineVersion.objects.filter(routine=routine, spec_hash=spec_hash).first()
+    for _attempt in range(3):
+        if version is not None:
+            break
+        number = (RoutineVersion.objects.filter(routine=routine).aggregate(m=Max("number"))["m"] or 0) + 1
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent writer may take the number first
+                version = RoutineVersion.objects.create(
+                    routine=routine, number=number, spec=spec, spec_hash=spec_hash, created_by=user
+                )
+        except IntegrityError:
+            version = RoutineVersion.objects.filter(routine=routine, spec_hash=spec_hash).first()
+    if version is None:
+        raise Conflict("The routine is being changed by someone else right now; try again.")
+    version.routine = routine
+    if routine.latest_version_id != version.pk:
+        Routine.objects.filter(pk=routine.pk).update(latest_version=version)
+        routine.latest_version = version
     return version
 
 
 def get_or_create_routine(*, project: Project, name: str, user) -> Routine:
-    routine, _ = Routine.objects.get_or_create(project=project, name=name, defaults={"created_by": user})
+    routine = Routine.objects.filter(project=project, name=name).first()
+    if routine is None:
+        try:
+            with transaction.atomic():
+                routine = Routine.objects.create(project=project, name=name, created_by=user)
+        except IntegrityError:  # created concurrently
+            routine = Routine.objects.get(project=project, name=name)
+    routine.project = project
     return routine
 
 

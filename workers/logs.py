@@ -1,28 +1,28 @@
 """Turns a backend's raw output into stored, masked, ordered log chunks.
 
-A reader thread pulls bytes from the backend; LogWriter buffers them into
-whole lines, masks secret values, strips NUL bytes, and flushes a chunk at
-most every ACC_LOG_FLUSH_SECONDS (or when the buffer grows large). Each
-chunk is saved first and broadcast after, so a client that reconnects and
-asks for ?after_seq= loses nothing.
+LogWriter buffers whatever is written (builder output, platform messages,
+the job's own output) into whole lines, masks secret values and strips NUL
+bytes. Its flusher thread saves a chunk at most every ACC_LOG_FLUSH_SECONDS
+after the first pending line, so a steady stream costs a few writes a
+second, not one per line. Each chunk is saved first and broadcast after, so
+a client that reconnects and asks for ?after_seq= loses nothing.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 from django.db.models import F, Max
 
 from workers import events
 from workers.models import Job, LogChunk
 
 MASK = "********"
-_FLUSH_BYTES = 64 * 1024
+_FLUSH_BYTES = 256 * 1024
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
@@ -34,108 +34,117 @@ def mask(text: str, secrets: Iterable[str]) -> str:
 class LogWriter:
     """Thread-safe: the build step, the platform and the output reader all write here."""
 
-    def __init__(self, job_id: int, *, secrets: Iterable[str] = ()):
+    def __init__(self, job_id: int, *, secrets: Iterable[str] = (), log_bytes: int | None = None):
         self.job_id = job_id
         self.secrets = [s for s in secrets if s]
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._pending = ""  # text not yet ended by a newline
         self._lines: list[str] = []
         self._size = 0
-        self._last_flush = time.monotonic()
-        last = LogChunk.objects.filter(job_id=job_id).aggregate(m=Max("seq"))["m"]
-        self._seq = last or 0
+        self._first_pending_at = 0.0
+        self._closed = False
+        self._flush_lock = threading.Lock()  # one chunk at a time keeps seq order
+        if log_bytes == 0:  # a job with no log yet: no need to look for earlier chunks
+            self._seq, self._total = 0, 0
+        else:
+            self._seq = LogChunk.objects.filter(job_id=job_id).aggregate(m=Max("seq"))["m"] or 0
+            self._total = Job.objects.filter(pk=job_id).values_list("log_bytes", flat=True).first() or 0
+        self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name=f"log-flush-{job_id}")
+        self._flusher.start()
 
+    # --- writing ----------------------------------------------------------------
     def write(self, data: bytes | str) -> None:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         text = text.replace("\x00", "").replace("\r\n", "\n")
-        with self._lock:
+        with self._cond:
             text = self._pending + text
             *complete, self._pending = text.split("\n")
-            for line in complete:
-                self._lines.append(line + "\n")
-                self._size += len(line) + 1
             if len(self._pending) > _FLUSH_BYTES:  # a huge line without newline: cut it
-                self._lines.append(self._pending + "\n")
-                self._size += len(self._pending)
+                complete.append(self._pending)
                 self._pending = ""
-        if self._size >= _FLUSH_BYTES:
-            self.flush()
+            if complete:
+                if not self._lines:
+                    self._first_pending_at = time.monotonic()
+                self._lines.extend(line + "\n" for line in complete)
+                self._size += sum(len(line) + 1 for line in complete)
+                self._cond.notify()
 
     def info(self, message: str) -> None:
         self.write(f"[INFO] {message}\n")
-        self.flush()
 
     def error(self, message: str) -> None:
         self.write(f"[ERROR] {message}\n")
-        self.flush()
 
-    def due(self) -> bool:
-        return bool(self._lines) and time.monotonic() - self._last_flush >= settings.ACC_LOG_FLUSH_SECONDS
-
-    def flush(self, *, final: bool = False) -> None:
-        with self._lock:
-            if final and self._pending:
+    def close(self) -> None:
+        """Store everything written so far, including a last line without newline."""
+        with self._cond:
+            if self._pending:
                 self._lines.append(self._pending + "\n")
                 self._pending = ""
-            if not self._lines:
-                return
-            text = mask("".join(self._lines), self.secrets)
-            self._lines, self._size = [], 0
-            self._seq += 1
-            seq = self._seq
-            self._last_flush = time.monotonic()
-            LogChunk.objects.create(job_id=self.job_id, seq=seq, text=text)
-            Job.objects.filter(pk=self.job_id).update(log_bytes=F("log_bytes") + len(text))
-        events.job_log_appended(self.job_id, seq, text)
-        self._truncate_if_needed()
+            self._closed = True
+            self._cond.notify()
+        self._flusher.join(timeout=30)
+        self._flush()  # in case the flusher died
 
-    def _truncate_if_needed(self) -> None:
-        """Keep the tail: past ACC_LOG_MAX_BYTES the oldest chunks go."""
-        total = Job.objects.filter(pk=self.job_id).values_list("log_bytes", flat=True).first() or 0
-        if total <= settings.ACC_LOG_MAX_BYTES:
-            return
-        excess = total - settings.ACC_LOG_MAX_BYTES
-        removed = 0
-        for chunk in LogChunk.objects.filter(job_id=self.job_id).order_by("seq").only("pk", "text"):
+    # --- flushing -----------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        period = settings.ACC_LOG_FLUSH_SECONDS
+        try:
+            while True:
+                with self._cond:
+                    while not self._lines and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        break
+                    while not self._closed and self._size < _FLUSH_BYTES:
+                        remaining = self._first_pending_at + period - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        self._cond.wait(remaining)
+                self._flush()
+            self._flush()
+        finally:
+            connection.close()  # this thread's own database connection
+
+    def _flush(self) -> None:
+        with self._flush_lock:
+            with self._cond:
+                if not self._lines:
+                    return
+                text = mask("".join(self._lines), self.secrets)
+                self._lines, self._size = [], 0
+            self._seq += 1
+            LogChunk.objects.create(job_id=self.job_id, seq=self._seq, text=text)
+            Job.objects.filter(pk=self.job_id).update(log_bytes=F("log_bytes") + len(text))
+            self._total += len(text)
+            events.job_log_appended(self.job_id, self._seq, text)
+            if self._total > settings.ACC_LOG_MAX_BYTES:
+                self._keep_tail()
+
+    def _keep_tail(self) -> None:
+        """Past ACC_LOG_MAX_BYTES the oldest chunks go; the newest are what people need."""
+        excess = self._total - settings.ACC_LOG_MAX_BYTES
+        removed, ids = 0, []
+        for pk, size in LogChunk.objects.filter(job_id=self.job_id).order_by("seq").values_list("pk", "text"):
             if removed >= excess:
                 break
-            removed += len(chunk.text)
-            chunk.delete()
+            removed += len(size)
+            ids.append(pk)
+        LogChunk.objects.filter(pk__in=ids).delete()
         Job.objects.filter(pk=self.job_id).update(log_bytes=F("log_bytes") - removed)
+        self._total -= removed
 
 
 def pump(source: Iterator[bytes], writer: LogWriter) -> threading.Thread:
-    """Read `source` on one thread, flush to the database on another, at most every flush period."""
-    q: queue.Queue = queue.Queue()
+    """Copy `source` into `writer` on a thread of its own; join the thread to know the stream ended."""
 
     def read():
         try:
             for data in source:
-                q.put(data)
-        except Exception as exc:  # the engine connection can drop while stopping a job
-            q.put(f"[WARN] log stream interrupted: {exc}\n".encode())
-        finally:
-            q.put(None)
+                writer.write(data)
+        except Exception as exc:  # the engine connection can drop while a job is stopped
+            writer.write(f"\n[WARN] log stream interrupted: {exc}\n")
 
-    def drain():
-        try:
-            while True:
-                wait = max(0.0, settings.ACC_LOG_FLUSH_SECONDS - (time.monotonic() - writer._last_flush))
-                try:
-                    item = q.get(timeout=wait if writer._lines else None)
-                except queue.Empty:
-                    writer.flush()
-                    continue
-                if item is None:
-                    writer.flush(final=True)
-                    return
-                writer.write(item)
-                if writer.due():
-                    writer.flush()
-        finally:
-            close_old_connections()
-
-    threading.Thread(target=read, daemon=True, name=f"log-read-{writer.job_id}").start()
-    drainer = threading.Thread(target=drain, daemon=True, name=f"log-drain-{writer.job_id}")
-    drainer.start()
-    return drainer
+    reader = threading.Thread(target=read, daemon=True, name=f"log-read-{writer.job_id}")
+    reader.start()
+    return reader

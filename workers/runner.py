@@ -57,7 +57,7 @@ class JobRunner:
         self.job = job
         self.backend = backend or get_backend()
         self.secrets: dict = decrypt_json(job.secrets_encrypted, default={})
-        self.writer = logs.LogWriter(job.pk, secrets=self.secrets.values())
+        self.writer = logs.LogWriter(job.pk, secrets=self.secrets.values(), log_bytes=job.log_bytes)
         self.spec = job.routine_version.spec
         self.host_dir = specs.job_dir(job.pk)
         self.state: dict | None = None
@@ -68,6 +68,7 @@ class JobRunner:
         needs_build = self.backend.uses_images and self.spec["stack"]["kind"] in ("docker_filename", "base_stack")
         first = Status.BUILDING if needs_build else Status.MAPPING_INPUTS
         if not transition(job.pk, first, reason="picked up by a worker", backend=self.backend.name):
+            self.writer.close()
             return  # somebody else has it, or it was cancelled while queued
         outcome = None
         try:
@@ -115,7 +116,6 @@ class JobRunner:
                 ) from None
             except BuildFailed as exc:
                 raise JobFailed(f"The image build failed: {exc}", error_code="build") from None
-            self.writer.flush()
             if not transition(self.job.pk, Status.MAPPING_INPUTS, reason="image built"):
                 raise JobCancelled
             return image
@@ -277,7 +277,7 @@ class JobRunner:
         outcome = outcome or Outcome(Status.FAILED, error_code="internal", message="The job ended without an outcome.")
         if outcome.message and outcome.status != Status.SUCCEEDED:
             self.writer.write(f"[{'INFO' if outcome.status == Status.CANCELLED else 'ERROR'}] {outcome.message}\n")
-        self.writer.flush(final=True)
+        self.writer.close()
         transition(
             self.job.pk,
             outcome.status,

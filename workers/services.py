@@ -24,7 +24,7 @@ def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, for
     timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         job = Job.objects.create(
             project=version.routine.project,
             routine_version=version,

@@ -71,7 +71,7 @@ def transition(job_id: int, to: str, *, reason: str = "", **fields) -> bool:
         values.setdefault(stamp, now)
     if to in ACTIVE:
         values.setdefault("heartbeat_at", now)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         changed = Job.objects.filter(pk=job_id, status__in=ALLOWED_FROM[to]).update(**values)
         if not changed:
             return False
