@@ -147,6 +147,8 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep database connections across tasks (Celery's Django fixup closes them after each task otherwise).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"workers.tasks.run_job_task": {"queue": "jobs"}}
@@ -163,6 +165,8 @@ CHANNEL_LAYERS = {
 
 # --- execution --------------------------------------------------------------
 ACC_BACKEND = env_str("ACC_BACKEND", "local")  # local | docker
+# Name of this deployment; its containers are labelled with it (several may share one engine).
+ACC_INSTANCE = env_str("ACC_INSTANCE", "default")
 ACC_BACKENDS = {
     "local": "workers.backends.local.LocalBackend",
     "docker": "workers.backends.docker.DockerBackend",

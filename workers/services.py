@@ -24,24 +24,25 @@ def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, for
     timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
+    now = timezone.now()
     with transaction.atomic(savepoint=False):
+        # Born QUEUED: nothing to wait for. (Jobs that wait for others start PENDING.)
         job = Job.objects.create(
             project=version.routine.project,
             routine_version=version,
             user=user,
             name=version.routine.name,
+            status=Status.QUEUED,
+            status_changed_at=now,
+            queued_at=now,
             conf=conf,
             secrets_encrypted=encrypt_json(secrets) if secrets else None,
             force_build=force_build,
             timeout=timeout,
             **{k: v for k, v in resources.items() if k != "timeout" and v is not None},
         )
-        JobEvent.objects.create(
-            job=job, status=Status.PENDING, reason=f"submitted by {user}", created_at=job.created_at
-        )
-        transition(job.pk, Status.QUEUED, reason="queued")
+        JobEvent.objects.create(job=job, status=Status.QUEUED, reason=f"submitted by {user}", created_at=now)
         transaction.on_commit(lambda: enqueue(job.pk))
-    job.status = Status.QUEUED
     return job
 
 

@@ -84,7 +84,6 @@ def test_job_succeeds_streams_logs_and_stores_outputs(backend, start_worker, api
     download = api(alice).get("/api/v1/projects/demo/files/results/result.txt")
     assert download.status_code == 200 and b"".join(download.streaming_content) == b"done\n"
     assert [e["status"] for e in detail["events"]] == [
-        "PENDING",
         "QUEUED",
         "MAPPING_INPUTS",
         "RUNNING",

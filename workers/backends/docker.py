@@ -73,6 +73,9 @@ class DockerBackend(Backend):
         self.network = _or(network, settings.ACC_DOCKER_NETWORK)
         self.pids_limit = _or(pids_limit, getattr(settings, "ACC_DOCKER_PIDS_LIMIT", manifests.DEFAULT_PIDS_LIMIT))
         self.pull_timeout = _or(pull_timeout, getattr(settings, "ACC_DOCKER_PULL_TIMEOUT", 600))
+        # Containers carry this deployment's name, so a reconciler never removes
+        # another deployment's (or test run's) containers on a shared engine.
+        self.instance = settings.ACC_INSTANCE
         self._client = client
         self._max_cores: int | None = None
 
@@ -187,24 +190,25 @@ class DockerBackend(Backend):
 
     # --- lifecycle ----------------------------------------------------------------
     def start(self, spec: JobSpec) -> dict:
-        existing = self._container({"name": spec.name})
-        if existing is not None and existing.status != "created":
-            return self._state(spec, existing)
-        if existing is not None:  # created but never started: a worker died mid-start, its copy may be partial
-            existing.remove(force=True)
         if spec.pipe:
             self.client.volumes.create(**manifests.pipe_volume_kwargs(spec.pipe))  # returns the existing one
         kwargs = manifests.container_kwargs(
             spec, pids_limit=self.pids_limit, max_cores=self._cpu_cap(), network=self.network
         )
+        kwargs["labels"] = {**kwargs.get("labels", {}), INSTANCE_LABEL: self.instance}
         try:
-            container = self.client.containers.create(**kwargs)
-        except docker.errors.ImageNotFound as exc:
-            raise ImageNotFound(f"The image {spec.image} is not on this Docker engine: {exc.explanation}")
+            container = self._create(spec, kwargs)
         except APIError as exc:
-            if exc.status_code == 409:  # another worker created it a moment ago
-                return self._state(spec, self.client.containers.get(spec.name))
-            raise BackendError(f"Cannot create the container {spec.name}: {exc.explanation}")
+            if exc.status_code != 409:
+                raise BackendError(f"Cannot create the container {spec.name}: {exc.explanation}")
+            # the name is taken: this job was started before (idempotent start) ...
+            existing = self._container({"name": spec.name})
+            if existing is not None and existing.status != "created":
+                return self._state(spec, existing)
+            # ... or created but never started (a worker died mid-start): its copy may be partial
+            if existing is not None:
+                existing.remove(force=True)
+            container = self._create(spec, kwargs)
         try:
             self._copy_in(container, spec.root_dir, spec.host_dir)
             container.start()
@@ -214,6 +218,12 @@ class DockerBackend(Backend):
                 raise BackendError(f"Cannot start the container {spec.name}: {exc.explanation}") from exc
             raise
         return self._state(spec, container)
+
+    def _create(self, spec: JobSpec, kwargs: dict):
+        try:
+            return self.client.containers.create(**kwargs)
+        except docker.errors.ImageNotFound as exc:
+            raise ImageNotFound(f"The image {spec.image} is not on this Docker engine: {exc.explanation}")
 
     def _state(self, spec: JobSpec, container) -> dict:
         return manifests.state_for(
@@ -231,38 +241,34 @@ class DockerBackend(Backend):
             archive.seek(0)
             container.put_archive("/", archive)
 
+    # wait, logs, stop and cleanup address the container by name through the
+    # low-level API: no inspect round trip before each call.
     def wait(self, state: dict, timeout: float | None) -> Exit | None:
-        container = self._container(state)
-        if container is None:
-            return Exit(-1)  # removed behind our back: it ended, its exit code is lost
-        if timeout is not None and timeout <= 0:
-            return _exit_of(container) if container.status in ("exited", "dead") else None
+        name = _name_of(state)
         try:
-            container.wait(timeout=timeout)
-            container.reload()
+            if timeout is not None and timeout <= 0:
+                info = self.client.api.inspect_container(name)["State"]
+                return _exit_from(info) if info.get("Status") in ("exited", "dead") else None
+            code = int(self.client.api.wait(name, timeout=timeout).get("StatusCode", -1))
+            if code == 0:
+                return Exit(0)
+            return _exit_from(self.client.api.inspect_container(name)["State"])  # was it the OOM killer?
         except NotFound:  # before RequestException: docker's errors are requests HTTPErrors too
-            return Exit(-1)
+            return Exit(-1)  # removed behind our back: it ended, its exit code is lost
         except requests.exceptions.RequestException as exc:
             if _is_read_timeout(exc):
                 return None
             raise
-        return _exit_of(container)
 
     def logs(self, state: dict) -> Iterator[bytes]:
-        container = self._container(state)
-        if container is None:
-            return
         try:
-            yield from container.logs(stream=True, follow=True, stdout=True, stderr=True)
+            yield from self.client.api.logs(_name_of(state), stream=True, follow=True, stdout=True, stderr=True)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
             return  # the container went away while we followed it (NotFound is a RequestException too)
 
     def stop(self, state: dict, *, grace: float = 10) -> None:
-        container = self._container(state)
-        if container is None:
-            return
         try:
-            container.stop(timeout=max(0, math.ceil(grace)))
+            self.client.api.stop(_name_of(state), timeout=max(0, math.ceil(grace)))
         except NotFound:
             pass
 
@@ -280,11 +286,8 @@ class DockerBackend(Backend):
         return True
 
     def cleanup(self, state: dict) -> None:
-        container = self._container(state)
-        if container is None:
-            return
         try:
-            container.remove(force=True, v=True)  # v: anonymous volumes only; the named pipe stays
+            self.client.api.remove_container(_name_of(state), force=True, v=True)  # v: anonymous volumes only
         except NotFound:
             pass
         except APIError as exc:
@@ -311,9 +314,14 @@ class DockerBackend(Backend):
 
     def running_job_ids(self) -> set[int]:
         """Jobs with a container here, running or exited but not yet cleaned up."""
-        found = self.client.api.containers(all=True, filters=manifests.managed_filter())
+        filters = manifests.managed_filter()
+        filters["label"].append(f"{INSTANCE_LABEL}={self.instance}")
+        found = self.client.api.containers(all=True, filters=filters)
         ids = (manifests.labels_job_id(c.get("Labels") or {}) for c in found)
         return {i for i in ids if i is not None}
+
+
+INSTANCE_LABEL = "acc.instance"
 
 
 # --- helpers ---------------------------------------------------------------------
@@ -321,9 +329,12 @@ def _or(value, default):
     return default if value is None else value
 
 
-def _exit_of(container) -> Exit:
-    state = container.attrs["State"]
+def _exit_from(state: dict) -> Exit:
     return Exit(int(state.get("ExitCode", -1)), oom_killed=bool(state.get("OOMKilled")))
+
+
+def _name_of(state: dict) -> str:
+    return state.get("name") or manifests.container_name(state["job_id"])
 
 
 def _is_read_timeout(exc: Exception) -> bool:
