@@ -228,3 +228,13 @@ def test_git_code_source_is_cloned_and_its_commit_recorded(start_worker, api, pr
     assert job.status == "SUCCEEDED", job.message
     assert job.code_commit == commit
     assert "from git at v1" in log_text(api, alice, job.pk)
+
+
+def test_local_jobs_do_not_inherit_the_platforms_credentials(start_worker, api, project, alice):
+    start_worker("local", extra_env={"ACC_SECRETS_KEY": "platform-only-key", "AWS_SECRET_ACCESS_KEY": "aws-only"})
+    routine = make_routine(project, alice, "env; echo end-of-env")
+    job = wait_for_status(run(api, alice, routine), "SUCCEEDED", timeout=60)
+    text = log_text(api, alice, job.pk)
+    assert "end-of-env" in text and "ACC_JOB_ID=" in text
+    for leaked in ("platform-only-key", "aws-only", "DATABASE_URL", "REDIS_URL", "SECRET_KEY"):
+        assert leaked not in text

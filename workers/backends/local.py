@@ -20,6 +20,8 @@ from pathlib import Path, PurePosixPath
 
 from workers.backends.base import PIPE_MOUNT, Backend, Exit, JobSpec
 
+_INHERITED = {"PATH", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
+
 # Processes this worker started, by job name: the pipe to their output lives here.
 _PROCS: dict[str, subprocess.Popen] = {}
 _LOCK = threading.Lock()
@@ -63,9 +65,9 @@ class LocalBackend(Backend):
                 return {**state, "pid": proc.pid}
             cwd.mkdir(parents=True, exist_ok=True)
             _adopt_root(spec, state.get("pipe_dir"))
-            env = {**os.environ, **spec.env, "ACC_JOB_DIR": str(spec.host_dir), "HOME": str(spec.host_dir)}
-            for key in [k for k in env if k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))] + ["SECRET_KEY"]:
-                env.pop(key, None)  # the platform's own credentials never reach a job
+            # Only neutral variables from the worker: its credentials (database, Redis, keys) never reach a job.
+            inherited = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith("LC_")}
+            env = {**inherited, **spec.env, "ACC_JOB_DIR": str(spec.host_dir), "HOME": str(spec.host_dir)}
             if spec.pipe:
                 env["ACC_PIPE_DIR"] = state["pipe_dir"]
             proc = subprocess.Popen(
