@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "accounts",
     "routines",
     "workers",
+    "jobflows",
     "files",
 ]
 

@@ -150,12 +150,10 @@ def dispatch_task_tree(*, project: Project, user, tree: dict):
         raise Forbidden(f"Dispatching needs the member role in project '{project.slug}'; viewers cannot run jobs.")
     if not isinstance(tree, dict):
         raise InvalidInput("The dispatch body must be a JSON object (a task tree).")
-    if tree.get("children") or tree.get("callback") or tree.get("is_holder_job"):
-        raise InvalidInput(
-            "Task trees with a holder, children or callbacks (jobflows) are not supported by this server yet; "
-            "dispatch a single routine (a WKubeTask with a command and a stack).",
-            code="jobflows_unsupported",
-        )
+    if tree.get("format") or tree.get("children") or tree.get("callback") or tree.get("is_holder_job"):
+        from jobflows.services import dispatch_flow
+
+        return dispatch_flow(project=project, user=user, body=tree)
     try:
         task = normalize_task(tree)
     except SpecError as exc:

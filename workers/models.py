@@ -13,7 +13,15 @@ class JobQuerySet(models.QuerySet):
 
 class Job(models.Model):
     project = models.ForeignKey("routines.Project", on_delete=models.CASCADE, related_name="jobs")
-    routine_version = models.ForeignKey("routines.RoutineVersion", on_delete=models.PROTECT, related_name="jobs")
+    # null only for a jobflow's root, which runs nothing
+    routine_version = models.ForeignKey(
+        "routines.RoutineVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    flow_run = models.ForeignKey(
+        "jobflows.JobflowRun", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    node_key = models.CharField(max_length=64, blank=True, help_text="The node id in its jobflow's DAG.")
+    attempt = models.PositiveSmallIntegerField(default=1)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs")
     name = models.CharField(max_length=200)
 
@@ -61,6 +69,13 @@ class Job(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["project", "-id"]), models.Index(fields=["status", "heartbeat_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["flow_run", "node_key", "attempt"],
+                condition=models.Q(flow_run__isnull=False),
+                name="one_job_per_node_attempt",
+            )
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.name} ({self.status})"

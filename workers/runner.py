@@ -287,12 +287,17 @@ class JobRunner:
             message=outcome.message,
         )
         self._cleanup()
+        if self.job.flow_run_id:
+            from jobflows.services import advance_flow
+
+            advance_flow(self.job.flow_run_id)
 
     def _cleanup(self) -> None:
         try:
             if self.state:
                 self.backend.cleanup(self.state)
-            self.backend.remove_pipe(f"acc-pipe-job-{self.job.pk}")
+            if not self.job.flow_run_id:  # a jobflow's volume outlives its nodes
+                self.backend.remove_pipe(specs.pipe_name(self.job))
         except Exception:
             log.warning("cleanup of job %s failed; the reconciler will retry", self.job.pk, exc_info=True)
         shutil.rmtree(self.host_dir, ignore_errors=True)

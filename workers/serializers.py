@@ -24,8 +24,8 @@ class JobSerializer(serializers.ModelSerializer):
     """A job as users see it. Secrets and backend internals are never part of it."""
 
     project = serializers.CharField(source="project.slug")
-    routine = serializers.IntegerField(source="routine_version.routine_id")
-    routine_version = serializers.IntegerField(source="routine_version.number")
+    routine = serializers.IntegerField(source="routine_version.routine_id", default=None)
+    routine_version = serializers.IntegerField(source="routine_version.number", default=None)
     user = serializers.CharField(source="user.username")
 
     class Meta:
@@ -60,12 +60,60 @@ class JobSerializer(serializers.ModelSerializer):
             "finished_at",
             "cancel_requested_at",
             "log_bytes",
+            "flow_root",
+            "node_key",
+            "attempt",
         ]
+
+    flow_root = serializers.IntegerField(source="flow_run.root_id", default=None)
+
+
+class FlowNodeSerializer(serializers.ModelSerializer):
+    node = serializers.CharField(source="node_key")
+    started_at = serializers.DateTimeField(source="running_at")
+    reused_from = serializers.SerializerMethodField()
+    after = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "node",
+            "name",
+            "status",
+            "attempt",
+            "started_at",
+            "finished_at",
+            "exit_code",
+            "message",
+            "reused_from",
+            "after",
+        ]
+
+    def get_reused_from(self, job) -> int | None:
+        return None  # the build-system cache fills this in
+
+    def get_after(self, job) -> list[str]:
+        return self.context.get("parents", {}).get(job.node_key, [])
 
 
 class JobDetailSerializer(JobSerializer):
+    """One job; for a jobflow's root also its nodes (current attempts) and edges."""
+
     events = JobEventSerializer(many=True, read_only=True)
     outputs = JobOutputSerializer(many=True, read_only=True)
+    nodes = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = JobSerializer.Meta.fields + ["events", "outputs"]
+        fields = JobSerializer.Meta.fields + ["events", "outputs", "nodes"]
+
+    def get_nodes(self, job) -> list[dict] | None:
+        if job.routine_version_id is not None:
+            return None
+        from jobflows.dag import parents_of
+        from jobflows.services import latest_nodes
+
+        run = job.flow
+        nodes = latest_nodes(run)
+        ordered = [nodes[key] for key in run.dag["order"] if key in nodes]
+        return FlowNodeSerializer(ordered, many=True, context={"parents": parents_of(run.dag)}).data

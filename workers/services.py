@@ -19,30 +19,51 @@ from workers.states import ACTIVE, FINAL, Status, transition
 log = logging.getLogger(__name__)
 
 
-def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, force_build: bool = False) -> Job:
-    """Create a job for `version` and queue it once the transaction commits."""
+def create_job(
+    *,
+    version,
+    user,
+    conf: dict,
+    secrets: dict,
+    resources: dict,
+    force_build: bool = False,
+    status: str = Status.QUEUED,
+    flow_run=None,
+    node_key: str = "",
+    reason: str = "",
+) -> Job:
+    """Insert a job in its first state: QUEUED when it can run now, PENDING when it waits for others."""
     timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
     now = timezone.now()
     with transaction.atomic(savepoint=False):
-        # Born QUEUED: nothing to wait for. (Jobs that wait for others start PENDING.)
         job = Job.objects.create(
             project=version.routine.project,
             routine_version=version,
             user=user,
             name=version.routine.name,
-            status=Status.QUEUED,
+            status=status,
             status_changed_at=now,
-            queued_at=now,
+            queued_at=now if status == Status.QUEUED else None,
             conf=conf,
             secrets_encrypted=encrypt_json(secrets) if secrets else None,
             force_build=force_build,
             timeout=timeout,
+            flow_run=flow_run,
+            node_key=node_key,
             **{k: v for k, v in resources.items() if k != "timeout" and v is not None},
         )
-        JobEvent.objects.create(job=job, status=Status.QUEUED, reason=f"submitted by {user}", created_at=now)
-        transaction.on_commit(lambda: enqueue(job.pk))
+        JobEvent.objects.create(job=job, status=status, reason=reason or f"submitted by {user}", created_at=now)
+    return job
+
+
+def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, force_build: bool = False) -> Job:
+    """Create a job for `version` and queue it once the transaction commits."""
+    job = create_job(
+        version=version, user=user, conf=conf, secrets=secrets, resources=resources, force_build=force_build
+    )
+    transaction.on_commit(lambda: enqueue(job.pk))
     return job
 
 
@@ -56,33 +77,49 @@ def execute_job(job_id: int) -> None:
     """Run a queued job to its end. Returns at once if it is not QUEUED any more."""
     from workers.runner import JobRunner
 
-    job = Job.objects.select_related("routine_version__routine", "project").filter(pk=job_id).first()
-    if job is None or job.status != Status.QUEUED:
-        return
+    job = Job.objects.select_related("routine_version__routine", "project", "flow_run").filter(pk=job_id).first()
+    if job is None or job.status != Status.QUEUED or job.routine_version_id is None:
+        return  # gone, taken, or a jobflow's root (which runs nothing)
     JobRunner(job).run()
 
 
 def cancel_job(*, job: Job, user) -> Job:
-    """Ask a job to stop. A job not started yet ends at once; a running one within seconds."""
+    """Ask a job to stop. A job not started yet ends at once; a running one within seconds.
+
+    Cancelling a jobflow's root cancels every node that has not finished.
+    """
     if not permissions.can_cancel_job(user, job):
         raise Forbidden("Only the job's owner or a maintainer of its project can cancel it.")
     if job.status in FINAL:
         return job  # cancelling a finished job changes nothing
-    now = timezone.now()
-    Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(cancel_requested_at=now)
     reason = f"cancelled by {user}"
+    Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=True).update(cancel_requested_at=timezone.now())
+    flow_id = job.flow_run_id
+    if job.routine_version_id is None:  # a jobflow's root
+        flow_id = job.flow.pk
+        for node in Job.objects.filter(flow_run_id=flow_id).exclude(status__in=FINAL):
+            Job.objects.filter(pk=node.pk, cancel_requested_at__isnull=True).update(cancel_requested_at=timezone.now())
+            _cancel_one(node, reason)
+    else:
+        _cancel_one(job, reason)
+    if flow_id:
+        from jobflows.services import advance_flow
+
+        advance_flow(flow_id)
+    job.refresh_from_db()
+    return job
+
+
+def _cancel_one(job: Job, reason: str) -> None:
     if job.status in (Status.PENDING, Status.QUEUED) and transition(
         job.pk, Status.CANCELLED, reason=reason, error_code="cancelled", message="Cancelled on request."
     ):
-        job.refresh_from_db()
-        return job
+        return
     job.refresh_from_db()
     if job.status in ACTIVE:
         _stop_backend(job)
         if _worker_gone(job):  # nobody will settle it: do it here
             _settle_orphan(job, Status.CANCELLED, "Cancelled on request.", error_code="cancelled")
-    job.refresh_from_db()
-    return job
 
 
 def _stop_backend(job: Job) -> None:
@@ -105,10 +142,16 @@ def _settle_orphan(job: Job, status: str, message: str, *, error_code: str) -> b
         if job.backend_state:
             backend.stop(job.backend_state, grace=1)
             backend.cleanup(job.backend_state)
-        backend.remove_pipe(f"acc-pipe-job-{job.pk}")
+        if not job.flow_run_id:
+            backend.remove_pipe(f"acc-pipe-job-{job.pk}")
     except Exception:
         log.warning("could not clean up job %s", job.pk, exc_info=True)
-    return transition(job.pk, status, reason=message, error_code=error_code, message=message)
+    moved = transition(job.pk, status, reason=message, error_code=error_code, message=message)
+    if moved and job.flow_run_id:
+        from jobflows.services import advance_flow
+
+        advance_flow(job.flow_run_id)
+    return moved
 
 
 def reconcile_jobs() -> dict:
@@ -125,7 +168,8 @@ def reconcile_jobs() -> dict:
         settled += _settle_orphan(job, Status.FAILED, message, error_code="worker_lost")
     resend_before = now - timedelta(seconds=settings.ACC_QUEUE_RESEND_AFTER)
     resent = 0
-    for job_id in Job.objects.filter(status=Status.QUEUED, queued_at__lt=resend_before).values_list("pk", flat=True):
+    lost = Job.objects.filter(status=Status.QUEUED, queued_at__lt=resend_before, routine_version__isnull=False)
+    for job_id in lost.values_list("pk", flat=True):
         enqueue(job_id)  # the runner's compare-and-set makes a duplicate harmless
         resent += 1
     removed = _remove_leftovers()

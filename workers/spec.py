@@ -30,6 +30,11 @@ def job_env(job: Job, secrets: dict) -> dict:
     return env
 
 
+def pipe_name(job: Job) -> str:
+    """The workflow volume: one per jobflow run, shared by its nodes; a lone job gets its own."""
+    return job.flow_run.pipe if job.flow_run_id else f"acc-pipe-job-{job.pk}"
+
+
 def build_job_spec(job: Job, *, image: str | None, secrets: dict, uses_images: bool) -> JobSpec:
     spec = job.routine_version.spec
     host = job_dir(job.pk)
@@ -41,7 +46,7 @@ def build_job_spec(job: Job, *, image: str | None, secrets: dict, uses_images: b
         root_dir=host / "root",
         image=image,
         env=job_env(job, secrets),
-        pipe=f"acc-pipe-job-{job.pk}",
+        pipe=pipe_name(job),
         cores=job.required_cores,
         ram=job.required_ram,
         storage_local=job.required_storage_local,

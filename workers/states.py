@@ -21,9 +21,11 @@ class Status(models.TextChoices):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     TIMED_OUT = "TIMED_OUT"
+    SKIPPED = "SKIPPED"  # a jobflow node whose upstream did not succeed
 
 
-FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT})
+FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT, Status.SKIPPED})
+UNSUCCESSFUL = frozenset(FINAL - {Status.SUCCEEDED})
 ACTIVE = frozenset({Status.BUILDING, Status.MAPPING_INPUTS, Status.RUNNING, Status.MAPPING_OUTPUTS})
 
 _ANY_LIVE = {Status.PENDING, Status.QUEUED, *ACTIVE}
@@ -33,12 +35,14 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     Status.QUEUED: frozenset({Status.PENDING}),
     Status.BUILDING: frozenset({Status.QUEUED}),
     Status.MAPPING_INPUTS: frozenset({Status.QUEUED, Status.BUILDING}),
-    Status.RUNNING: frozenset({Status.MAPPING_INPUTS}),
+    # QUEUED -> RUNNING only for a jobflow's root, once its first node runs
+    Status.RUNNING: frozenset({Status.MAPPING_INPUTS, Status.QUEUED}),
     Status.MAPPING_OUTPUTS: frozenset({Status.RUNNING}),
     Status.SUCCEEDED: frozenset({Status.MAPPING_OUTPUTS}),
     Status.FAILED: frozenset(_ANY_LIVE),
     Status.CANCELLED: frozenset(_ANY_LIVE),
     Status.TIMED_OUT: frozenset({Status.BUILDING, Status.RUNNING, Status.MAPPING_OUTPUTS}),
+    Status.SKIPPED: frozenset({Status.PENDING}),
 }
 
 # the timestamp field stamped when a state is entered
@@ -52,6 +56,7 @@ STAMP = {
     Status.FAILED: "finished_at",
     Status.CANCELLED: "finished_at",
     Status.TIMED_OUT: "finished_at",
+    Status.SKIPPED: "finished_at",
 }
 
 

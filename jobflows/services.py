@@ -1,0 +1,155 @@
+"""Dispatch jobflows and move them forward as their nodes finish."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from accelerator.errors import InvalidInput
+from jobflows.dag import DagError, parents_of, tree_to_dag, validate_dag
+from jobflows.models import JobflowRun
+from routines.spec import SpecError, normalize_task
+from workers.backends import get_backend
+from workers.models import Job, JobEvent
+from workers.states import ACTIVE, FINAL, UNSUCCESSFUL, Status, transition
+
+log = logging.getLogger(__name__)
+
+
+def as_dag(body: dict) -> dict:
+    try:
+        return validate_dag(body) if body.get("format") else tree_to_dag(body)
+    except DagError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def dispatch_flow(*, project, user, body: dict) -> Job:
+    """Create the run, its root job and one PENDING job per node; start what has no parents."""
+    from routines import services as routines
+    from workers.services import create_job
+
+    dag = as_dag(body)
+    tasks = {}
+    for node in dag["nodes"]:
+        try:
+            task = normalize_task(node)
+        except SpecError as exc:
+            raise InvalidInput(f"Node {node['id']}: {exc}") from None
+        tasks[node["id"]] = {**task, "spec": routines.validate_spec(project=project, spec=task["spec"])}
+    now = timezone.now()
+    with transaction.atomic():
+        root = Job.objects.create(
+            project=project,
+            user=user,
+            name=dag.get("name") or "jobflow",
+            status=Status.QUEUED,
+            status_changed_at=now,
+            queued_at=now,
+            timeout=max(t["resources"].get("timeout") or 1 for t in tasks.values()),
+        )
+        JobEvent.objects.create(job=root, status=Status.QUEUED, reason=f"jobflow submitted by {user}", created_at=now)
+        run = JobflowRun.objects.create(root=root, project=project, user=user, dag=dag, pipe=f"acc-pipe-run-{root.pk}")
+        for key in dag["order"]:
+            task = tasks[key]
+            routine = routines.get_or_create_routine(project=project, name=task["name"], user=user)
+            version = routines.record_version(routine=routine, spec=task["spec"], user=user)
+            create_job(
+                version=version,
+                user=user,
+                conf=task["conf"],
+                secrets=task["secrets"],
+                resources=task["resources"],
+                force_build=task["force_build"],
+                status=Status.PENDING,
+                flow_run=run,
+                node_key=key,
+                reason="waiting for its parents",
+            )
+        transaction.on_commit(lambda: advance_flow(run.pk))
+    return root
+
+
+def latest_nodes(run: JobflowRun) -> dict[str, Job]:
+    """The current attempt of every node, by node id."""
+    latest: dict[str, Job] = {}
+    for job in Job.objects.filter(flow_run=run).order_by("node_key", "-attempt"):
+        latest.setdefault(job.node_key, job)
+    return latest
+
+
+def advance_flow(run_id: int) -> None:
+    """Queue nodes whose parents all succeeded, skip those below a failure, settle the root.
+
+    Called after every final transition of a node. The run row is locked, so
+    two nodes finishing at once advance the flow one after the other.
+    """
+    from workers.services import enqueue
+
+    with transaction.atomic():
+        run = JobflowRun.objects.select_for_update().select_related("root").get(pk=run_id)
+        nodes = latest_nodes(run)
+        status = {key: job.status for key, job in nodes.items()}
+        parents = parents_of(run.dag)
+        cancelled = run.root.cancel_requested_at is not None
+        queued = []
+        for key in run.dag["order"]:
+            if status[key] != Status.PENDING:
+                continue
+            job = nodes[key]
+            failed = [p for p in parents[key] if status[p] in UNSUCCESSFUL]
+            if cancelled:
+                transition(
+                    job.pk,
+                    Status.CANCELLED,
+                    reason="the jobflow was cancelled",
+                    error_code="cancelled",
+                    message="Cancelled with its jobflow.",
+                )
+                status[key] = Status.CANCELLED
+            elif failed:
+                why = f"Skipped: upstream node {failed[0]} ended {status[failed[0]]}."
+                transition(job.pk, Status.SKIPPED, reason=why, error_code="skipped", message=why)
+                status[key] = Status.SKIPPED
+            elif all(status[p] == Status.SUCCEEDED for p in parents[key]):
+                if transition(job.pk, Status.QUEUED, reason="its parents succeeded"):
+                    status[key] = Status.QUEUED
+                    queued.append(job.pk)
+        _settle_root(run, status, cancelled)
+        for job_id in queued:
+            transaction.on_commit(lambda job_id=job_id: enqueue(job_id))
+
+
+def _settle_root(run: JobflowRun, status: dict[str, str], cancelled: bool) -> None:
+    root = run.root
+    done = all(s in FINAL for s in status.values())
+    if root.status == Status.QUEUED and (done or any(s != Status.PENDING for s in status.values())):
+        transition(root.pk, Status.RUNNING, reason="its first nodes are queued")
+        root.status = Status.RUNNING
+    if not done:
+        return
+    bad = {k: s for k, s in status.items() if s != Status.SUCCEEDED}
+    if not bad:
+        outcome, code, message = Status.SUCCEEDED, "", ""
+    elif cancelled:
+        outcome, code, message = Status.CANCELLED, "cancelled", "Cancelled on request."
+    else:
+        failed = [k for k, s in bad.items() if s != Status.SKIPPED]
+        skipped = [k for k, s in bad.items() if s == Status.SKIPPED]
+        outcome, code = Status.FAILED, "nodes_failed"
+        message = f"{len(failed)} node(s) did not succeed: {', '.join(f'{k} ({bad[k]})' for k in failed)}"
+        if skipped:
+            message += f"; {len(skipped)} skipped: {', '.join(skipped)}"
+        message += "."
+    if root.status == Status.RUNNING:
+        transition(root.pk, Status.MAPPING_OUTPUTS, reason="all nodes ended")
+    if transition(root.pk, outcome, reason=message or "all nodes succeeded", error_code=code, message=message):
+        transaction.on_commit(lambda: _remove_pipe(run.pipe))
+
+
+def _remove_pipe(pipe: str) -> None:
+    try:
+        get_backend().remove_pipe(pipe)
+    except Exception:
+        log.warning("could not remove workflow volume %s", pipe, exc_info=True)

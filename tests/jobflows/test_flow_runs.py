@@ -1,0 +1,118 @@
+"""Jobflows from accli task trees, run for real by Celery workers on the local backend."""
+
+import time
+from datetime import datetime
+
+import pytest
+
+from tests.conftest import wait_for_status
+
+URL = "/api/v1/aterm-cli/demo/jobs/dispatch/"
+
+
+def task(name, command, **extra):
+    return {
+        "is_holder_job": False,
+        "name": name,
+        "execute_cluster": "WKUBE",
+        "job_args": [],
+        "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": command, **extra.pop("kw", {})},
+        "required_cores": 0.5,
+        "required_ram": 268435456.0,
+        "timeout": 120,
+        "job_secrets": {},
+        "children": extra.pop("children", []),
+        "callback": extra.pop("callback", None),
+        **extra,
+    }
+
+
+def holder(name, children, callback=None):
+    return {"is_holder_job": True, "name": name, "job_kwargs": {}, "children": children, "callback": callback}
+
+
+def seed_like_tree(fail_b=False):
+    """prep -> (model_a || model_b) -> combine, then finisher after everything; files pass through the pipe."""
+    combine = task(
+        "combine",
+        'mkdir -p out; cat "$ACC_PIPE_DIR/a.txt" "$ACC_PIPE_DIR/b.txt" > out/combined.txt',
+        kw={"conf": {"output_mappings": "/code/out/:acc://demo/flow/"}},
+    )
+    model = 'sleep 1.5; echo "{m} saw $(cat $ACC_PIPE_DIR/prep.txt)" > "$ACC_PIPE_DIR/{m}.txt"'
+    prep = task(
+        "prep",
+        'echo prepared > "$ACC_PIPE_DIR/prep.txt"',
+        children=[
+            task("model_a", model.format(m="a"), callback=combine),
+            task("model_b", model.format(m="b") + ("; exit 4" if fail_b else ""), callback=dict(combine)),
+        ],
+    )
+    return holder("seed flow", [prep], callback=task("finisher", "echo finished"))
+
+
+def nodes_of(api, user, root_id):
+    body = api(user).get(f"/api/v1/jobs/{root_id}/").json()
+    return body, {n["node"]: n for n in body["nodes"]}
+
+
+def ts(value):
+    return datetime.fromisoformat(value)
+
+
+def test_a_tree_runs_in_order_in_parallel_and_shares_the_pipe(start_worker, api, project, alice):
+    start_worker("local", concurrency=4)
+    root_id = api(alice).post(URL, seed_like_tree(), format="json").json()["job_id"]
+    root = wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=90)
+    body, nodes = nodes_of(api, alice, root_id)
+    assert root.status == "SUCCEEDED", body
+    assert set(nodes) == {"prep", "model_a", "model_b", "combine", "finisher"}
+    assert nodes["combine"]["after"] == ["model_a", "model_b"] or set(nodes["combine"]["after"]) == {
+        "model_a",
+        "model_b",
+    }
+    a, b, prep, combine, fin = (nodes[k] for k in ("model_a", "model_b", "prep", "combine", "finisher"))
+    assert ts(prep["finished_at"]) <= ts(a["started_at"]) and ts(prep["finished_at"]) <= ts(b["started_at"])
+    assert ts(a["started_at"]) < ts(b["finished_at"]) and ts(b["started_at"]) < ts(a["finished_at"]), "parallel"
+    assert ts(combine["started_at"]) >= max(ts(a["finished_at"]), ts(b["finished_at"]))
+    assert ts(fin["started_at"]) >= ts(combine["finished_at"])
+    download = api(alice).get("/api/v1/projects/demo/files/flow/combined.txt")
+    assert b"".join(download.streaming_content) == b"a saw prepared\nb saw prepared\n"
+
+
+def test_a_failed_node_skips_its_descendants_and_fails_the_run(start_worker, api, project, alice):
+    start_worker("local", concurrency=4)
+    root_id = api(alice).post(URL, seed_like_tree(fail_b=True), format="json").json()["job_id"]
+    root = wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=90)
+    _, nodes = nodes_of(api, alice, root_id)
+    assert root.status == "FAILED"
+    assert {k: n["status"] for k, n in nodes.items()} == {
+        "prep": "SUCCEEDED",
+        "model_a": "SUCCEEDED",
+        "model_b": "FAILED",
+        "combine": "SKIPPED",
+        "finisher": "SKIPPED",
+    }
+    assert "model_b ended FAILED" in nodes["combine"]["message"]
+    assert "model_b (FAILED)" in root.message and "skipped: combine, finisher" in root.message
+
+
+def test_cancelling_the_root_cancels_every_node(start_worker, api, project, alice):
+    start_worker("local", concurrency=4)
+    tree = holder("slow", [task("one", "sleep 60", callback=task("two", "true"))])
+    root_id = api(alice).post(URL, tree, format="json").json()["job_id"]
+    deadline = time.monotonic() + 30
+    while nodes_of(api, alice, root_id)[1]["one"]["status"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    started = time.monotonic()
+    api(alice).post(f"/api/v1/jobs/{root_id}/cancel/")
+    root = wait_for_status(root_id, "CANCELLED", timeout=10)
+    assert time.monotonic() - started < 5
+    _, nodes = nodes_of(api, alice, root_id)
+    assert nodes["one"]["status"] == "CANCELLED" and nodes["two"]["status"] == "CANCELLED"
+    assert root.error_code == "cancelled"
+
+
+def test_strangers_cannot_read_a_flow(api, project, alice, charlie, transactional_db):
+    root_id = api(alice).post(URL, seed_like_tree(), format="json").json()["job_id"]
+    assert api(charlie).get(f"/api/v1/jobs/{root_id}/").status_code == 404
