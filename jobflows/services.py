@@ -13,7 +13,7 @@ from jobflows.models import JobflowRun
 from routines.spec import SpecError, normalize_task
 from workers.backends import get_backend
 from workers.models import Job, JobEvent
-from workers.states import ACTIVE, FINAL, UNSUCCESSFUL, Status, transition
+from workers.states import FINAL, UNSUCCESSFUL, Status, transition
 
 log = logging.getLogger(__name__)
 

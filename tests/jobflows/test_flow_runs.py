@@ -3,8 +3,6 @@
 import time
 from datetime import datetime
 
-import pytest
-
 from tests.conftest import wait_for_status
 
 URL = "/api/v1/aterm-cli/demo/jobs/dispatch/"
