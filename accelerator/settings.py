@@ -190,6 +190,8 @@ ACC_STOP_GRACE = env_int("ACC_STOP_GRACE", 3)
 ACC_HEARTBEAT_EVERY = env_float("ACC_HEARTBEAT_EVERY", 5.0)
 ACC_HEARTBEAT_TIMEOUT = env_float("ACC_HEARTBEAT_TIMEOUT", 60.0)
 ACC_QUEUE_RESEND_AFTER = env_float("ACC_QUEUE_RESEND_AFTER", 300.0)
+# A failed jobflow keeps its workflow volume this long (s), so a retry finds the files its parents left.
+ACC_PIPE_RETENTION = env_int("ACC_PIPE_RETENTION", 24 * 3600)
 ACC_LOG_FLUSH_SECONDS = env_float("ACC_LOG_FLUSH_SECONDS", 0.1)
 ACC_LOG_MAX_BYTES = env_int("ACC_LOG_MAX_BYTES", 20 * 1024 * 1024)
 

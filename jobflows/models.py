@@ -15,6 +15,7 @@ class JobflowRun(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="flow_runs")
     dag = models.JSONField(help_text="Validated native DAG: nodes, edges, topological order.")
     pipe = models.CharField(max_length=100, help_text="Workflow volume shared by every node, at /mnt/pipe.")
+    pipe_removed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accelerator.errors import InvalidInput
+from accelerator.errors import Forbidden, InvalidInput
 from jobflows.dag import DagError, parents_of, tree_to_dag, validate_dag
 from jobflows.models import JobflowRun
 from routines.spec import SpecError, normalize_task
@@ -93,7 +95,7 @@ def advance_flow(run_id: int) -> None:
         status = {key: job.status for key, job in nodes.items()}
         parents = parents_of(run.dag)
         cancelled = run.root.cancel_requested_at is not None
-        queued = []
+        queued = [] if cancelled else _retry_failed_nodes(run, nodes, status)
         for key in run.dag["order"]:
             if status[key] != Status.PENDING:
                 continue
@@ -115,10 +117,61 @@ def advance_flow(run_id: int) -> None:
             elif all(status[p] == Status.SUCCEEDED for p in parents[key]):
                 if transition(job.pk, Status.QUEUED, reason="its parents succeeded"):
                     status[key] = Status.QUEUED
-                    queued.append(job.pk)
+                    queued.append((job.pk, 0))
         _settle_root(run, status, cancelled)
-        for job_id in queued:
-            transaction.on_commit(lambda job_id=job_id: enqueue(job_id))
+        for job_id, delay in queued:
+            transaction.on_commit(lambda job_id=job_id, delay=delay: enqueue(job_id, delay=delay))
+
+
+def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str, str]) -> list[tuple[int, float]]:
+    """Nodes that ask for `retries` get a new attempt after a failure, with exponential backoff."""
+    from workers.services import next_attempt
+
+    spec = {n["id"]: n for n in run.dag["nodes"]}
+    queued = []
+    for key, job in list(nodes.items()):
+        retries = int(spec[key].get("retries") or 0)
+        if status[key] not in (Status.FAILED, Status.TIMED_OUT) or job.attempt > retries:
+            continue
+        delay = float(spec[key].get("retry_backoff") or 10) * 2 ** (job.attempt - 1)
+        clone = next_attempt(
+            job, status=Status.QUEUED, reason=f"retry {job.attempt} of {retries} after {status[key]}, in {delay:g} s"
+        )
+        nodes[key], status[key] = clone, Status.QUEUED
+        queued.append((clone.pk, delay))
+    return queued
+
+
+def retry_flow(*, root: Job, user) -> Job:
+    """Re-run only the nodes of a finished run that failed, were cancelled or skipped."""
+    from routines import permissions
+    from workers.services import next_attempt
+
+    if not permissions.can_cancel_job(user, root):
+        raise Forbidden("Only the run's owner or a maintainer of its project can retry it.")
+    if root.routine_version_id is not None:
+        raise InvalidInput("Only a jobflow can be retried; dispatch a single job again instead.")
+    if root.status not in (Status.FAILED, Status.CANCELLED):
+        raise InvalidInput(f"This jobflow is {root.status}; only a FAILED or CANCELLED run can be retried.")
+    with transaction.atomic():
+        run = JobflowRun.objects.select_for_update().get(root=root)
+        if run.pipe_removed_at:
+            raise InvalidInput("This run's workflow volume was already removed; dispatch the jobflow again.")
+        again = [job for job in latest_nodes(run).values() if job.status in UNSUCCESSFUL]
+        for job in again:
+            next_attempt(job, status=Status.PENDING, reason=f"retry requested by {user}")
+        Job.objects.filter(pk=root.pk).update(cancel_requested_at=None)
+        transition(
+            root.pk,
+            Status.QUEUED,
+            reason=f"retry of {len(again)} node(s) by {user}",
+            finished_at=None,
+            error_code="",
+            message="",
+        )
+        transaction.on_commit(lambda: advance_flow(run.pk))
+    root.refresh_from_db()
+    return root
 
 
 def _settle_root(run: JobflowRun, status: dict[str, str], cancelled: bool) -> None:
@@ -144,12 +197,32 @@ def _settle_root(run: JobflowRun, status: dict[str, str], cancelled: bool) -> No
         message += "."
     if root.status == Status.RUNNING:
         transition(root.pk, Status.MAPPING_OUTPUTS, reason="all nodes ended")
-    if transition(root.pk, outcome, reason=message or "all nodes succeeded", error_code=code, message=message):
-        transaction.on_commit(lambda: _remove_pipe(run.pipe))
+    # A failed or cancelled run keeps its volume so that a retry finds its parents' files there;
+    # remove_stale_pipes() clears it after ACC_PIPE_RETENTION.
+    if (
+        transition(root.pk, outcome, reason=message or "all nodes succeeded", error_code=code, message=message)
+        and outcome == Status.SUCCEEDED
+    ):
+        transaction.on_commit(lambda: remove_pipe(run.pk))
 
 
-def _remove_pipe(pipe: str) -> None:
+def remove_pipe(run_id: int) -> None:
+    run = JobflowRun.objects.get(pk=run_id)
     try:
-        get_backend().remove_pipe(pipe)
+        get_backend().remove_pipe(run.pipe)
     except Exception:
-        log.warning("could not remove workflow volume %s", pipe, exc_info=True)
+        log.warning("could not remove workflow volume %s", run.pipe, exc_info=True)
+        return
+    JobflowRun.objects.filter(pk=run_id).update(pipe_removed_at=timezone.now())
+
+
+def remove_stale_pipes() -> int:
+    """Volumes of runs that ended (unsuccessfully) longer than ACC_PIPE_RETENTION ago."""
+    before = timezone.now() - timedelta(seconds=settings.ACC_PIPE_RETENTION)
+    stale = JobflowRun.objects.filter(
+        pipe_removed_at__isnull=True, root__status__in=FINAL, root__finished_at__lt=before
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    for run_id in ids:
+        remove_pipe(run_id)
+    return len(ids)

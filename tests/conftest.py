@@ -5,6 +5,7 @@ Redis, the Docker engine). In CI a missing service is an error, not a skip.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -21,6 +23,7 @@ from routines.models import Membership, Project, Role
 pytest_plugins = ["tests.docker_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
+ACCLI = str(Path(sys.executable).parent / "accli")
 
 
 @pytest.fixture
@@ -168,3 +171,34 @@ def wait_for_status(job_id: int, statuses, timeout: float = 60):
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} is {job.status if job else '?'} after {timeout}s, wanted {statuses}")
+
+
+def web_code(base_url: str, username: str, password: str) -> str:
+    """Sign in through the real login form and read the code off /acli-auth-code."""
+    s = requests.Session()
+    s.get(f"{base_url}/accounts/login/")
+    r = s.post(
+        f"{base_url}/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": s.cookies["csrftoken"], "next": "/"},
+    )
+    assert r.status_code == 200 and "Sign out" in r.text
+    page = s.get(f"{base_url}/acli-auth-code")
+    return re.search(r'id="acli-code">([^<]+)<', page.text).group(1).strip()
+
+
+@pytest.fixture
+def accli_home(tmp_path, live_server, alice, project):
+    home = tmp_path / "home"
+    home.mkdir()
+    code = web_code(live_server.url, "alice", "alice-pass-123")
+    login = subprocess.run(
+        [ACCLI, "login", "-s", live_server.url, "-c", live_server.url],
+        input=code + "\n",
+        capture_output=True,
+        text=True,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert login.returncode == 0, login.stdout + login.stderr
+    assert "Successfully logged in" in login.stdout
+    return home

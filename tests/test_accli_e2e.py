@@ -2,50 +2,16 @@
 
 import re
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-import requests
 
 from routines.models import BaseStack
-from tests.conftest import wait_for_status
+from tests.conftest import ACCLI, wait_for_status
 from workers.models import Job
 
 pytestmark = pytest.mark.docker
-ACCLI = str(Path(sys.executable).parent / "accli")
-
-
-def web_code(base_url: str, username: str, password: str) -> str:
-    """Sign in through the real login form and read the code off /acli-auth-code."""
-    s = requests.Session()
-    s.get(f"{base_url}/accounts/login/")
-    r = s.post(
-        f"{base_url}/accounts/login/",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": s.cookies["csrftoken"], "next": "/"},
-    )
-    assert r.status_code == 200 and "Sign out" in r.text
-    page = s.get(f"{base_url}/acli-auth-code")
-    return re.search(r'id="acli-code">([^<]+)<', page.text).group(1).strip()
-
-
-@pytest.fixture
-def accli_home(tmp_path, live_server, alice, project):
-    home = tmp_path / "home"
-    home.mkdir()
-    code = web_code(live_server.url, "alice", "alice-pass-123")
-    login = subprocess.run(
-        [ACCLI, "login", "-s", live_server.url, "-c", live_server.url],
-        input=code + "\n",
-        capture_output=True,
-        text=True,
-        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
-    assert login.returncode == 0, login.stdout + login.stderr
-    assert "Successfully logged in" in login.stdout
-    return home
 
 
 def dispatch(home: Path, folder: Path, variable: str = "task") -> int:

@@ -67,10 +67,46 @@ def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, for
     return job
 
 
-def enqueue(job_id: int) -> None:
+def enqueue(job_id: int, *, delay: float = 0) -> None:
     from workers.tasks import run_job_task
 
-    run_job_task.delay(job_id)
+    if delay > 0:
+        run_job_task.apply_async((job_id,), countdown=delay)
+    else:
+        run_job_task.delay(job_id)
+
+
+def next_attempt(job: Job, *, status: str, reason: str) -> Job:
+    """A new job for the same jobflow node: same version, conf, secrets and resources; attempt + 1."""
+    now = timezone.now()
+    fields = {f.name: getattr(job, f.name) for f in Job._meta.concrete_fields if f.name in _ATTEMPT_FIELDS}
+    clone = Job.objects.create(
+        **fields,
+        attempt=job.attempt + 1,
+        status=status,
+        status_changed_at=now,
+        queued_at=now if status == Status.QUEUED else None,
+    )
+    JobEvent.objects.create(job=clone, status=status, reason=reason, created_at=now)
+    return clone
+
+
+_ATTEMPT_FIELDS = {
+    "project",
+    "routine_version",
+    "user",
+    "name",
+    "conf",
+    "secrets_encrypted",
+    "force_build",
+    "required_cores",
+    "required_ram",
+    "required_storage_local",
+    "required_storage_workflow",
+    "timeout",
+    "flow_run",
+    "node_key",
+}
 
 
 def execute_job(job_id: int) -> None:
@@ -173,7 +209,9 @@ def reconcile_jobs() -> dict:
         enqueue(job_id)  # the runner's compare-and-set makes a duplicate harmless
         resent += 1
     removed = _remove_leftovers()
-    return {"settled": settled, "resent": resent, "removed": removed}
+    from jobflows.services import remove_stale_pipes
+
+    return {"settled": settled, "resent": resent, "removed": removed, "pipes": remove_stale_pipes()}
 
 
 def _remove_leftovers() -> int:

@@ -32,7 +32,8 @@ _ANY_LIVE = {Status.PENDING, Status.QUEUED, *ACTIVE}
 
 # to-state -> states it may be entered from
 ALLOWED_FROM: dict[str, frozenset[str]] = {
-    Status.QUEUED: frozenset({Status.PENDING}),
+    # FAILED/CANCELLED -> QUEUED only for a jobflow's root, re-opened by a retry
+    Status.QUEUED: frozenset({Status.PENDING, Status.FAILED, Status.CANCELLED}),
     Status.BUILDING: frozenset({Status.QUEUED}),
     Status.MAPPING_INPUTS: frozenset({Status.QUEUED, Status.BUILDING}),
     # QUEUED -> RUNNING only for a jobflow's root, once its first node runs

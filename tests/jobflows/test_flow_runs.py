@@ -114,3 +114,69 @@ def test_cancelling_the_root_cancels_every_node(start_worker, api, project, alic
 def test_strangers_cannot_read_a_flow(api, project, alice, charlie, transactional_db):
     root_id = api(alice).post(URL, seed_like_tree(), format="json").json()["job_id"]
     assert api(charlie).get(f"/api/v1/jobs/{root_id}/").status_code == 404
+
+
+FLAKY_ONCE = 'if [ -f "$ACC_PIPE_DIR/{m}.seen" ]; then echo {m} ok; else touch "$ACC_PIPE_DIR/{m}.seen"; exit 1; fi'
+
+
+def native(nodes, edges):
+    return {"format": "acc-dag/1", "name": "native", "nodes": nodes, "edges": edges}
+
+
+def native_node(node_id, command, **extra):
+    return {
+        "id": node_id,
+        "name": node_id,
+        "timeout": 60,
+        "required_cores": 0.5,
+        "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": command},
+        **extra,
+    }
+
+
+def test_a_node_with_retries_is_tried_again_with_backoff(start_worker, api, project, alice):
+    start_worker("local", concurrency=4)
+    dag = native(
+        [
+            native_node("flaky", FLAKY_ONCE.format(m="flaky"), retries=2, retry_backoff=0.5),
+            native_node("after", "echo after"),
+        ],
+        [["flaky", "after"]],
+    )
+    root_id = api(alice).post(URL, dag, format="json").json()["job_id"]
+    root = wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=60)
+    _, nodes = nodes_of(api, alice, root_id)
+    assert root.status == "SUCCEEDED"
+    assert nodes["flaky"]["attempt"] == 2 and nodes["flaky"]["status"] == "SUCCEEDED"
+    from workers.models import Job
+
+    first, second = Job.objects.filter(flow_run__root_id=root_id, node_key="flaky").order_by("attempt")
+    assert first.status == "FAILED" and (second.running_at - first.finished_at).total_seconds() >= 0.5
+
+
+def test_retry_reruns_only_what_failed_or_was_skipped(start_worker, api, project, alice):
+    start_worker("local", concurrency=4)
+    dag = native(
+        [
+            native_node("ok", 'echo fine > "$ACC_PIPE_DIR/ok.txt"'),
+            native_node("flaky", FLAKY_ONCE.format(m="flaky")),
+            native_node("last", 'cat "$ACC_PIPE_DIR/ok.txt"'),
+        ],
+        [["ok", "last"], ["flaky", "last"]],
+    )
+    root_id = api(alice).post(URL, dag, format="json").json()["job_id"]
+    assert wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=60).status == "FAILED"
+    _, before = nodes_of(api, alice, root_id)
+    assert before["last"]["status"] == "SKIPPED"
+
+    response = api(alice).post(f"/api/v1/jobs/{root_id}/retry/")
+    assert response.status_code == 202
+    root = wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=60)
+    _, after = nodes_of(api, alice, root_id)
+    assert root.status == "SUCCEEDED"
+    assert after["ok"]["id"] == before["ok"]["id"] and after["ok"]["attempt"] == 1, "a success is not re-run"
+    assert after["flaky"]["attempt"] == 2 and after["last"]["attempt"] == 2
+    logs = api(alice).get(f"/api/v1/jobs/{after['last']['id']}/logs/").json()
+    assert "fine" in "".join(c["text"] for c in logs["chunks"]), "the retried node still sees its parents' files"
+    again = api(alice).post(f"/api/v1/jobs/{root_id}/retry/")
+    assert again.status_code == 400 and "only a FAILED or CANCELLED run" in again.json()["detail"]

@@ -95,8 +95,11 @@ def blank_command():
         (lambda: node(timeout=0), 400, "timeout must be at least 1"),
         (lambda: node(children=[node(name="kid", job_kwargs={"command": ""})]), 400, "Node kid: command is required"),
         (lambda: node(is_holder_job=True, job_kwargs={}, children=[]), 400, "no task that runs"),
-        (lambda: {"format": "acc-dag/1", "nodes": [node(id="a"), node(id="b")], "edges": [["a", "b"], ["b", "a"]]},
-         400, "cycle"),
+        (
+            lambda: {"format": "acc-dag/1", "nodes": [node(id="a"), node(id="b")], "edges": [["a", "b"], ["b", "a"]]},
+            400,
+            "cycle",
+        ),
         (
             lambda: node(
                 job_kwargs={"repo_url": "s3accjobstore://manifest_" + "b" * 40 + ".json", "repo_branch": "b" * 40}
