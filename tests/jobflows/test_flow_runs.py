@@ -3,6 +3,8 @@
 import time
 from datetime import datetime
 
+import pytest
+
 from tests.conftest import wait_for_status
 
 URL = "/api/v1/aterm-cli/demo/jobs/dispatch/"
@@ -180,3 +182,23 @@ def test_retry_reruns_only_what_failed_or_was_skipped(start_worker, api, project
     assert "fine" in "".join(c["text"] for c in logs["chunks"]), "the retried node still sees its parents' files"
     again = api(alice).post(f"/api/v1/jobs/{root_id}/retry/")
     assert again.status_code == 400 and "only a FAILED or CANCELLED run" in again.json()["detail"]
+
+
+@pytest.mark.docker
+def test_nodes_share_files_through_mnt_pipe_on_docker(start_worker, api, project, alice, docker_client):
+    start_worker("docker", concurrency=4)
+    dag = native(
+        [
+            native_node("write", "echo from-the-first-node > /mnt/pipe/shared.txt"),
+            native_node("read", "cat /mnt/pipe/shared.txt"),
+        ],
+        [["write", "read"]],
+    )
+    root_id = api(alice).post(URL, dag, format="json").json()["job_id"]
+    root = wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=60)
+    _, nodes = nodes_of(api, alice, root_id)
+    logs = api(alice).get(f"/api/v1/jobs/{nodes['read']['id']}/logs/").json()
+    assert root.status == "SUCCEEDED", nodes
+    assert "from-the-first-node" in "".join(c["text"] for c in logs["chunks"])
+    volumes = [v.name for v in docker_client.volumes.list(filters={"name": f"acc-pipe-run-{root_id}"})]
+    assert volumes == [], "the run's volume is removed when it succeeded"
