@@ -73,16 +73,23 @@ def dispatch_flow(*, project, user, body: dict) -> Job:
     return root
 
 
-def latest_nodes(run: JobflowRun) -> dict[str, Job]:
-    """The current attempt of every node, by node id."""
+def latest_nodes(run: JobflowRun, *, brief: bool = False) -> dict[str, Job]:
+    """The current attempt of every node, by node id; `brief` loads only what advancing needs."""
     latest: dict[str, Job] = {}
-    for job in Job.objects.filter(flow_run=run).order_by("node_key", "-attempt"):
+    rows = Job.objects.filter(flow_run=run)
+    if brief:
+        rows = rows.only("id", "node_key", "attempt", "status", "flow_run_id")
+    for job in rows.order_by("node_key", "-attempt"):
         latest.setdefault(job.node_key, job)
     return latest
 
 
-def advance_flow(run_id: int) -> None:
+def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
     """Queue nodes whose parents all succeeded, skip those below a failure, settle the root.
+
+    With `keep_one`, the caller (a worker whose slot just became free) takes
+    one ready job itself: it is not sent to the queue and its id is returned.
+    If that worker dies first, the reconciler re-sends the QUEUED job.
 
     Called after every final transition of a node. The run row is locked, so
     two nodes finishing at once advance the flow one after the other.
@@ -91,7 +98,7 @@ def advance_flow(run_id: int) -> None:
 
     with transaction.atomic():
         run = JobflowRun.objects.select_for_update().select_related("root").get(pk=run_id)
-        nodes = latest_nodes(run)
+        nodes = latest_nodes(run, brief=True)
         status = {key: job.status for key, job in nodes.items()}
         parents = parents_of(run.dag)
         cancelled = run.root.cancel_requested_at is not None
@@ -119,8 +126,11 @@ def advance_flow(run_id: int) -> None:
                     status[key] = Status.QUEUED
                     queued.append((job.pk, 0))
         _settle_root(run, status, cancelled)
+        kept = next((job_id for job_id, delay in queued if not delay), None) if keep_one else None
         for job_id, delay in queued:
-            transaction.on_commit(lambda job_id=job_id, delay=delay: enqueue(job_id, delay=delay))
+            if job_id != kept:
+                transaction.on_commit(lambda job_id=job_id, delay=delay: enqueue(job_id, delay=delay))
+    return kept
 
 
 def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str, str]) -> list[tuple[int, float]]:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: start the services (PostgreSQL, Redis, the Docker engine, test images) where not
-# running, then run the spine benchmark. Results: bench/results/spine.json and spine.md.
+# running, then run the spine and jobflow benchmarks. Results: bench/results/{spine,flows}.{json,md}.
 # Extra arguments go to bench/run.py (see `.venv/bin/python bench/run.py --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
 export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
-exec .venv/bin/python bench/run.py "$@"
+.venv/bin/python bench/run.py "$@"
+.venv/bin/python bench/flows.py

@@ -63,13 +63,14 @@ class JobRunner:
         self.state: dict | None = None
 
     # --- entry point ----------------------------------------------------------
-    def run(self) -> None:
+    def run(self) -> int | None:
+        """Run the job; returns a jobflow child that became ready and this worker may go on with."""
         job = self.job
         needs_build = self.backend.uses_images and self.spec["stack"]["kind"] in ("docker_filename", "base_stack")
         first = Status.BUILDING if needs_build else Status.MAPPING_INPUTS
         if not transition(job.pk, first, reason="picked up by a worker", backend=self.backend.name):
             self.writer.close()
-            return  # somebody else has it, or it was cancelled while queued
+            return None  # somebody else has it, or it was cancelled while queued
         outcome = None
         try:
             image = self._prepare(needs_build)
@@ -89,7 +90,8 @@ class JobRunner:
             job.operator_message = traceback.format_exc()
             Job.objects.filter(pk=job.pk).update(operator_message=job.operator_message[-20000:])
         finally:
-            self._finish(outcome)
+            ready = self._finish(outcome)
+        return ready
 
     # --- phases ---------------------------------------------------------------
     def _prepare(self, needs_build: bool) -> str | None:
@@ -273,7 +275,7 @@ class JobRunner:
             self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
         return Outcome(Status.CANCELLED, error_code="cancelled", message="Cancelled on request.")
 
-    def _finish(self, outcome: Outcome | None) -> None:
+    def _finish(self, outcome: Outcome | None) -> int | None:
         outcome = outcome or Outcome(Status.FAILED, error_code="internal", message="The job ended without an outcome.")
         if outcome.message and outcome.status != Status.SUCCEEDED:
             self.writer.write(f"[{'INFO' if outcome.status == Status.CANCELLED else 'ERROR'}] {outcome.message}\n")
@@ -286,11 +288,13 @@ class JobRunner:
             error_code=outcome.error_code,
             message=outcome.message,
         )
-        self._cleanup()
-        if self.job.flow_run_id:
+        ready = None
+        if self.job.flow_run_id:  # children wait for this: advance before cleaning up
             from jobflows.services import advance_flow
 
-            advance_flow(self.job.flow_run_id)
+            ready = advance_flow(self.job.flow_run_id, keep_one=True)
+        self._cleanup()
+        return ready
 
     def _cleanup(self) -> None:
         try:

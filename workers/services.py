@@ -79,6 +79,7 @@ def enqueue(job_id: int, *, delay: float = 0) -> None:
 def next_attempt(job: Job, *, status: str, reason: str) -> Job:
     """A new job for the same jobflow node: same version, conf, secrets and resources; attempt + 1."""
     now = timezone.now()
+    job = Job.objects.get(pk=job.pk)  # the caller may hold a partly loaded row
     fields = {f.name: getattr(job, f.name) for f in Job._meta.concrete_fields if f.name in _ATTEMPT_FIELDS}
     clone = Job.objects.create(
         **fields,
@@ -110,13 +111,21 @@ _ATTEMPT_FIELDS = {
 
 
 def execute_job(job_id: int) -> None:
-    """Run a queued job to its end. Returns at once if it is not QUEUED any more."""
+    """Run a queued job to its end. Returns at once if it is not QUEUED any more.
+
+    When a jobflow node ends and its child becomes ready, this worker slot is
+    free: it goes straight on with the child instead of waiting for the queue
+    to deliver it. The child's queue message still goes out; whichever claims
+    the job first (compare-and-set) runs it, the other returns at once.
+    """
     from workers.runner import JobRunner
 
-    job = Job.objects.select_related("routine_version__routine", "project", "flow_run").filter(pk=job_id).first()
-    if job is None or job.status != Status.QUEUED or job.routine_version_id is None:
-        return  # gone, taken, or a jobflow's root (which runs nothing)
-    JobRunner(job).run()
+    next_id: int | None = job_id
+    while next_id is not None:
+        job = Job.objects.select_related("routine_version__routine", "project", "flow_run").filter(pk=next_id).first()
+        if job is None or job.status != Status.QUEUED or job.routine_version_id is None:
+            return  # gone, taken, or a jobflow's root (which runs nothing)
+        next_id = JobRunner(job).run()
 
 
 def cancel_job(*, job: Job, user) -> Job:
