@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accelerator.errors import Forbidden, InvalidInput
@@ -52,7 +54,9 @@ def dispatch_flow(*, project, user, body: dict) -> Job:
             timeout=max(t["resources"].get("timeout") or 1 for t in tasks.values()),
         )
         JobEvent.objects.create(job=root, status=Status.QUEUED, reason=f"jobflow submitted by {user}", created_at=now)
-        run = JobflowRun.objects.create(root=root, project=project, user=user, dag=dag, pipe=f"acc-pipe-run-{root.pk}")
+        run = JobflowRun.objects.create(
+            root=root, project=project, user=user, dag=dag, pipe=f"acc-pipe-run-{root.pk}-{secrets.token_hex(4)}"
+        )
         for key in dag["order"]:
             task = tasks[key]
             routine = routines.get_or_create_routine(project=project, name=task["name"], user=user)
@@ -207,13 +211,15 @@ def _settle_root(run: JobflowRun, status: dict[str, str], cancelled: bool) -> No
         message += "."
     if root.status == Status.RUNNING:
         transition(root.pk, Status.MAPPING_OUTPUTS, reason="all nodes ended")
-    # A failed or cancelled run keeps its volume so that a retry finds its parents' files there;
-    # remove_stale_pipes() clears it after ACC_PIPE_RETENTION.
-    if (
-        transition(root.pk, outcome, reason=message or "all nodes succeeded", error_code=code, message=message)
-        and outcome == Status.SUCCEEDED
-    ):
-        transaction.on_commit(lambda: remove_pipe(run.pk))
+    # A succeeded run's volume goes once the last node's container is gone (release_volume); a failed
+    # or cancelled run keeps it so that a retry finds its parents' files, until ACC_PIPE_RETENTION.
+    transition(root.pk, outcome, reason=message or "all nodes succeeded", error_code=code, message=message)
+
+
+def release_volume(run_id: int) -> None:
+    """Called by a node's worker after its own cleanup: remove the volume of a run that succeeded."""
+    if JobflowRun.objects.filter(pk=run_id, root__status=Status.SUCCEEDED, pipe_removed_at__isnull=True).exists():
+        remove_pipe(run_id)
 
 
 def remove_pipe(run_id: int) -> None:
@@ -227,11 +233,10 @@ def remove_pipe(run_id: int) -> None:
 
 
 def remove_stale_pipes() -> int:
-    """Volumes of runs that ended (unsuccessfully) longer than ACC_PIPE_RETENTION ago."""
+    """Volumes of runs that succeeded, or ended otherwise longer than ACC_PIPE_RETENTION ago."""
     before = timezone.now() - timedelta(seconds=settings.ACC_PIPE_RETENTION)
-    stale = JobflowRun.objects.filter(
-        pipe_removed_at__isnull=True, root__status__in=FINAL, root__finished_at__lt=before
-    )
+    ended = Q(root__status=Status.SUCCEEDED) | Q(root__status__in=FINAL, root__finished_at__lt=before)
+    stale = JobflowRun.objects.filter(ended, pipe_removed_at__isnull=True)
     ids = list(stale.values_list("pk", flat=True))
     for run_id in ids:
         remove_pipe(run_id)

@@ -294,6 +294,10 @@ class JobRunner:
 
             ready = advance_flow(self.job.flow_run_id, keep_one=True)
         self._cleanup()
+        if self.job.flow_run_id and ready is None:
+            from jobflows.services import release_volume
+
+            release_volume(self.job.flow_run_id)
         return ready
 
     def _cleanup(self) -> None:

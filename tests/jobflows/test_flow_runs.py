@@ -201,6 +201,6 @@ def test_nodes_share_files_through_mnt_pipe_on_docker(start_worker, api, project
     assert root.status == "SUCCEEDED", nodes
     assert "from-the-first-node" in "".join(c["text"] for c in logs["chunks"])
     deadline = time.monotonic() + 10  # removed right after the run's final state is committed
-    while docker_client.volumes.list(filters={"name": f"acc-pipe-run-{root_id}"}):
+    while docker_client.volumes.list(filters={"name": f"acc-pipe-run-{root_id}-"}):
         assert time.monotonic() < deadline, "the run's volume is removed when it succeeded"
         time.sleep(0.1)
