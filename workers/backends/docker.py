@@ -33,6 +33,7 @@ import docker
 import requests
 import urllib3
 from docker.errors import APIError, DockerException, NotFound
+from docker.models.containers import _create_container_args
 from docker.utils.build import tar as build_context_tar
 
 from workers.backends import manifests
@@ -220,10 +221,17 @@ class DockerBackend(Backend):
         return self._state(spec, container)
 
     def _create(self, spec: JobSpec, kwargs: dict):
+        """containers.create() without the inspect it makes afterwards: a round trip saved per job.
+
+        Uses docker-py's own argument conversion (a private helper of the pinned version).
+        """
+        args = dict(kwargs, version=self.client.api._version)
         try:
-            return self.client.containers.create(**kwargs)
+            created = self.client.api.create_container(**_create_container_args(args))
         except docker.errors.ImageNotFound as exc:
             raise ImageNotFound(f"The image {spec.image} is not on this Docker engine: {exc.explanation}")
+        network = kwargs.get("network_mode") or ""
+        return self.client.containers.prepare_model({"Id": created["Id"], "HostConfig": {"NetworkMode": network}})
 
     def _state(self, spec: JobSpec, container) -> dict:
         return manifests.state_for(
