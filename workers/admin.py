@@ -33,6 +33,8 @@ class JobAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "name",
+        "node_key",
+        "attempt",
         "project",
         "user",
         "status",

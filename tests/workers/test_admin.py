@@ -39,6 +39,7 @@ def test_operator_filters_jobs_and_cancels_them_with_the_action(client, operator
         "/admin/workers/logchunk/",
         "/admin/workers/joboutput/",
         "/admin/accounts/refreshtoken/",
+        "/admin/jobflows/jobflowrun/",
     ],
 )
 def test_every_admin_list_opens(client, operator, project, url):
