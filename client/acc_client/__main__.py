@@ -1,0 +1,5 @@
+import sys
+
+from acc_client.cli import main
+
+sys.exit(main())
