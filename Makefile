@@ -7,7 +7,7 @@ STAMP := .venv/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml uv.lock $(wildcard package.json package-lock.json)
+$(STAMP): pyproject.toml uv.lock client/pyproject.toml $(wildcard package.json package-lock.json)
 	@command -v python3 >/dev/null || { echo "python3 (3.11) is required"; exit 1; }
 	@test -x .venv/bin/python || python3 -m venv .venv
 	@test -x .venv/bin/uv || { .venv/bin/python -m ensurepip -q >/dev/null 2>&1; \

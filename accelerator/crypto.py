@@ -29,3 +29,8 @@ def decrypt_json(token: bytes | memoryview | None, default=None):
         return json.loads(_fernet().decrypt(bytes(token)))
     except InvalidToken:
         raise ValueError("secrets cannot be decrypted: ACC_SECRETS_KEY or SECRET_KEY changed") from None
+
+
+def hashing_key() -> bytes:
+    """Key of the keyed hashes that stand for secret values in cache identities (never the values)."""
+    return hashlib.sha256(b"accelerator-cache:" + (settings.ACC_SECRETS_KEY or settings.SECRET_KEY).encode()).digest()

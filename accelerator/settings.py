@@ -184,6 +184,10 @@ ACC_DEFAULT_BUILD_TIMEOUT = env_int("ACC_DEFAULT_BUILD_TIMEOUT", 1800)
 # Git code sources: file:// URLs read the worker's own disk, so they are off unless an operator allows them.
 ACC_GIT_ALLOW_FILE = env_bool("ACC_GIT_ALLOW_FILE", False)
 ACC_GIT_TIMEOUT = env_int("ACC_GIT_TIMEOUT", 600)
+# At dispatch the cache asks the remote which commit a branch names; past this (s) the job just runs.
+ACC_GIT_LS_REMOTE_TIMEOUT = env_float("ACC_GIT_LS_REMOTE_TIMEOUT", 5.0)
+# What each jobflow node left in /mnt/pipe, kept so that a reused node restores it for its children.
+ACC_SNAPSHOTS_DIR = Path(env_str("ACC_SNAPSHOTS_DIR", str(DATA_DIR / "snapshots"))).resolve()
 ACC_STOP_GRACE = env_int("ACC_STOP_GRACE", 3)
 # A running job's worker refreshes its heartbeat this often (s); the reconciler
 # settles jobs whose heartbeat is older than ACC_HEARTBEAT_TIMEOUT.

@@ -185,8 +185,10 @@ def _git_env() -> dict:
     return env
 
 
-def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess:
-    timeout = getattr(settings, "ACC_GIT_TIMEOUT", 600)
+def _git(
+    args: list[str], cwd: Path, *, check: bool = True, timeout: float | None = None
+) -> subprocess.CompletedProcess:
+    timeout = timeout or getattr(settings, "ACC_GIT_TIMEOUT", 600)
     cmd = ["git", "-c", "protocol.ext.allow=never", "-c", "advice.detachedHead=false", *args]
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=_git_env(), capture_output=True, text=True, timeout=timeout)
@@ -209,6 +211,30 @@ def _git_checkout(url: str, ref: str, dest: Path) -> str:
     _git(["checkout", "-q", "--detach", commit], dest)
     shutil.rmtree(dest / ".git")
     return commit
+
+
+def remote_commit(repo_url: str, ref: str) -> str | None:
+    """The commit `ref` names in the remote repository, without fetching it; None if that cannot be told quickly."""
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref
+    try:
+        check_git_url(repo_url)
+        check_git_ref(ref)
+        proc = _git(
+            ["ls-remote", "--", repo_url, ref, f"{ref}^{{}}"],
+            Path(tempfile.gettempdir()),
+            check=False,
+            timeout=getattr(settings, "ACC_GIT_LS_REMOTE_TIMEOUT", 5),
+        )
+    except InvalidInput:
+        return None
+    if proc.returncode != 0:
+        return None
+    found = dict(reversed(line.split("\t", 1)) for line in proc.stdout.splitlines() if "\t" in line)
+    for name in (f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}", ref):
+        if name in found:
+            return found[name]
+    return None
 
 
 def _resolve_ref(ref: str, dest: Path) -> str:

@@ -230,6 +230,10 @@ def _store_one(project: Project, path: Path, relpath: str) -> dict:
     return {"path": relpath, "size": size, "sha256": sha256}
 
 
+def sha256_of(path: Path) -> str:
+    return _digest(path)[1]
+
+
 def _digest(path: Path) -> tuple[int, str]:
     hasher, size = hashlib.sha256(), 0
     with open(path, "rb") as fh:

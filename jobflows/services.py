@@ -82,7 +82,7 @@ def latest_nodes(run: JobflowRun, *, brief: bool = False) -> dict[str, Job]:
     latest: dict[str, Job] = {}
     rows = Job.objects.filter(flow_run=run)
     if brief:
-        rows = rows.only("id", "node_key", "attempt", "status", "flow_run_id")
+        rows = rows.only("id", "node_key", "attempt", "status", "flow_run_id", "cache_key")
     for job in rows.order_by("node_key", "-attempt"):
         latest.setdefault(job.node_key, job)
     return latest
@@ -126,7 +126,10 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
                 transition(job.pk, Status.SKIPPED, reason=why, error_code="skipped", message=why)
                 status[key] = Status.SKIPPED
             elif all(status[p] == Status.SUCCEEDED for p in parents[key]):
-                if transition(job.pk, Status.QUEUED, reason="its parents succeeded"):
+                reused_key = _answer_from_cache(job, {p: nodes[p].cache_key for p in parents[key]})
+                if reused_key:
+                    status[key], job.cache_key = Status.SUCCEEDED, reused_key
+                elif transition(job.pk, Status.QUEUED, reason="its parents succeeded"):
                     status[key] = Status.QUEUED
                     queued.append((job.pk, 0))
         _settle_root(run, status, cancelled)
@@ -135,6 +138,20 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
             if job_id != kept:
                 transaction.on_commit(lambda job_id=job_id, delay=delay: enqueue(job_id, delay=delay))
     return kept
+
+
+def _answer_from_cache(brief: Job, upstream: dict[str, str]) -> str:
+    """A node whose parents all succeeded: end it from the cache if an identical node ran; its key if so."""
+    from workers import cache
+
+    job = Job.objects.select_related("routine_version__routine", "project", "user", "flow_run").get(pk=brief.pk)
+    decision = cache.lookup(job, upstream=upstream)
+    Job.objects.filter(pk=job.pk).update(**decision.fields())
+    if decision.origin is not None and cache.settle_reused(
+        job, decision.origin, document=decision.document, key=decision.key
+    ):
+        return decision.key
+    return ""
 
 
 def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str, str]) -> list[tuple[int, float]]:
@@ -147,7 +164,8 @@ def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str
         retries = int(spec[key].get("retries") or 0)
         if status[key] not in (Status.FAILED, Status.TIMED_OUT) or job.attempt > retries:
             continue
-        delay = float(spec[key].get("retry_backoff") or 10) * 2 ** (job.attempt - 1)
+        backoff = spec[key].get("retry_backoff")
+        delay = float(10 if backoff is None else backoff) * 2 ** (job.attempt - 1)
         clone = next_attempt(
             job, status=Status.QUEUED, reason=f"retry {job.attempt} of {retries} after {status[key]}, in {delay:g} s"
         )

@@ -99,6 +99,17 @@ def _number(node: dict, key: str, cast, *, minimum: float):
     return cast(value)
 
 
+def _check_schema(schema) -> None:
+    from jsonschema import Draft202012Validator, SchemaError
+
+    if not isinstance(schema, dict):
+        raise SpecError('conf_schema must be a JSON Schema object, e.g. {"type": "object", "properties": {...}}.')
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise SpecError(f"conf_schema is not a valid JSON Schema: {exc.message}") from None
+
+
 def normalize_task(node: dict) -> dict:
     """Split one accli task node into version spec and per-job settings."""
     if not isinstance(node, dict):
@@ -126,6 +137,12 @@ def normalize_task(node: dict) -> dict:
     name = node.get("name") or "unnamed"
     if not isinstance(name, str) or len(name) > 200:
         raise SpecError("name must be a string of at most 200 characters.")
+    schema = node.get("conf_schema")
+    if schema is not None:
+        _check_schema(schema)
+    deterministic = node.get("deterministic", True)
+    if not isinstance(deterministic, bool):
+        raise SpecError("deterministic must be true or false (false: the routine's jobs are never reused).")
     spec = {
         "stack": stack,
         "code": code,
@@ -134,6 +151,10 @@ def normalize_task(node: dict) -> dict:
         "conf": conf,
         "resources": resources,
     }
+    if schema is not None:
+        spec["conf_schema"] = schema
+    if not deterministic:  # only when set, so that existing versions keep their hashes
+        spec["deterministic"] = False
     return {
         "name": name.strip() or "unnamed",
         "spec": spec,

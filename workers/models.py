@@ -64,11 +64,28 @@ class Job(models.Model):
 
     log_bytes = models.BigIntegerField(default=0)
 
+    # the build-system cache (workers.cache)
+    cache_key = models.CharField(max_length=64, blank=True, db_index=True, help_text="Hash of `identity`.")
+    identity = models.JSONField(null=True, blank=True, help_text="Everything that determines the result.")
+    reused_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reused_by",
+        help_text="The job whose result this one returned (or, while PENDING, the identical job it waits for).",
+    )
+    cache_note = models.CharField(max_length=500, blank=True, help_text="Why the cache did or did not apply.")
+
     objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["project", "-id"]), models.Index(fields=["status", "heartbeat_at"])]
+        indexes = [
+            models.Index(fields=["project", "-id"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["cache_key", "status"]),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["flow_run", "node_key", "attempt"],

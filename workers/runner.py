@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from accelerator.crypto import decrypt_json
 from files import code as code_source
+from files import digests
 from files import mappings as mapping_syntax
 from files import services as files
-from workers import logs
+from workers import cache, identity, logs
 from workers import spec as specs
 from workers.backends import get_backend
 from workers.backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
@@ -61,6 +62,9 @@ class JobRunner:
         self.spec = job.routine_version.spec
         self.host_dir = specs.job_dir(job.pk)
         self.state: dict | None = None
+        self.code_info: dict = {}
+        self.input_files: dict[str, dict[str, str]] = {}
+        self.started_wall = 0.0
 
     # --- entry point ----------------------------------------------------------
     def run(self) -> int | None:
@@ -75,6 +79,7 @@ class JobRunner:
         try:
             image = self._prepare(needs_build)
             self._map_inputs()
+            self._record_identity(image)
             exit_, timed_out = self._execute(image)
             outcome = self._classify(exit_, timed_out)
             outcome = self._map_outputs(outcome)
@@ -138,6 +143,7 @@ class JobRunner:
             raise JobFailed(
                 f"Could not fetch the code from {source['url']}: {getattr(exc, 'detail', exc)}", error_code="code"
             ) from None
+        self.code_info = info
         if info.get("commit"):
             Job.objects.filter(pk=self.job.pk).update(code_commit=info["commit"])
             self.writer.info(f"Code: {source['url']} at commit {info['commit']}")
@@ -166,15 +172,28 @@ class JobRunner:
         project = self.job.project
         relpath = files.resolve_acc_url(pair.source, project=project)
         target = root / pair.destination.lstrip("/")
-        if pair.destination.endswith("/") or files.is_folder(project=project, relpath=relpath):
-            files.copy_to_local(project=project, relpath=relpath, dest=target)
+        folder = files.is_folder(project=project, relpath=relpath)
+        if pair.destination.endswith("/") or folder:
+            written = files.copy_to_local(project=project, relpath=relpath, dest=target)
         else:
-            files.copy_to_local(project=project, relpath=relpath, dest=target.parent, name=target.name)
+            written = files.copy_to_local(project=project, relpath=relpath, dest=target.parent, name=target.name)
+        # what the job really reads, hashed for its cache identity
+        hashes = {(p.relative_to(target).as_posix() if folder else ""): files.sha256_of(p) for p in written}
+        self.input_files[f"{pair.source} -> {pair.destination}"] = dict(sorted(hashes.items()))
+
+    def _record_identity(self, image: str | None) -> None:
+        document = cache.identity_of_run(
+            self.job, backend=self.backend, image=image, code_info=self.code_info, input_files=self.input_files
+        )
+        key = identity.key_of(document)
+        Job.objects.filter(pk=self.job.pk).update(identity=document, cache_key=key)
+        self.job.cache_key = key
 
     def _execute(self, image: str | None) -> tuple[Exit, bool]:
         job_spec = specs.build_job_spec(
             self.job, image=image, secrets=self.secrets, uses_images=self.backend.uses_images
         )
+        self.started_wall = time.time()
         try:
             self.state = self.backend.start(job_spec)
         except ValueError as exc:
@@ -233,6 +252,8 @@ class JobRunner:
     def _map_outputs(self, outcome: Outcome) -> Outcome:
         """Store output mappings; also after a failure or a timeout, so nothing is lost."""
         transition(self.job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs")
+        if self.job.flow_run_id and outcome.status == Status.SUCCEEDED:
+            outcome = self._snapshot_pipe(outcome)
         staging = self.host_dir / "outputs"
         for i, pair in enumerate(self._mappings("output_mappings")):
             try:
@@ -254,7 +275,22 @@ class JobRunner:
                 unique_fields=["job", "path"],
                 update_fields=["size", "sha256"],
             )
+            for o in stored:
+                digests.remember(project=self.job.project, relpath=o["path"], sha256=o["sha256"])
             self.writer.info(f"Output {pair.source} -> {pair.destination} ({len(stored)} file(s))")
+        return outcome
+
+    def _snapshot_pipe(self, outcome: Outcome) -> Outcome:
+        """Keep what this node wrote to /mnt/pipe, so that a later identical node can be reused."""
+        staging = self.host_dir / "pipe-export"
+        try:
+            self.backend.export(self.state, specs.PIPE_MOUNT + "/", staging)
+            cache.save_snapshot(self.job.pk, staging, since=self.started_wall)
+        except Exception as exc:
+            log.warning("job %s: /mnt/pipe snapshot failed", self.job.pk, exc_info=True)
+            self.writer.info(f"What this node left in /mnt/pipe could not be kept ({exc}); it will not be reused.")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return outcome
 
     # --- helpers --------------------------------------------------------------
@@ -288,6 +324,7 @@ class JobRunner:
             error_code=outcome.error_code,
             message=outcome.message,
         )
+        cache.release_joiners(self.job.pk)
         ready = None
         if self.job.flow_run_id:  # children wait for this: advance before cleaning up
             from jobflows.services import advance_flow

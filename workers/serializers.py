@@ -63,6 +63,8 @@ class JobSerializer(serializers.ModelSerializer):
             "flow_root",
             "node_key",
             "attempt",
+            "reused_from",
+            "cache_key",
         ]
 
     flow_root = serializers.IntegerField(source="flow_run.root_id", default=None)
@@ -91,7 +93,7 @@ class FlowNodeSerializer(serializers.ModelSerializer):
         ]
 
     def get_reused_from(self, job) -> int | None:
-        return None  # the build-system cache fills this in
+        return job.reused_from_id if job.status == "SUCCEEDED" else None  # while PENDING it names the job awaited
 
     def get_after(self, job) -> list[str]:
         return self.context.get("parents", {}).get(job.node_key, [])

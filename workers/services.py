@@ -12,6 +12,7 @@ from django.utils import timezone
 from accelerator.crypto import encrypt_json
 from accelerator.errors import Forbidden, InvalidInput
 from routines import permissions
+from workers import cache
 from workers.backends import get_backend
 from workers.models import Job, JobEvent
 from workers.states import ACTIVE, FINAL, Status, transition
@@ -19,7 +20,7 @@ from workers.states import ACTIVE, FINAL, Status, transition
 log = logging.getLogger(__name__)
 
 
-def create_job(
+def new_job(
     *,
     version,
     user,
@@ -30,40 +31,62 @@ def create_job(
     status: str = Status.QUEUED,
     flow_run=None,
     node_key: str = "",
-    reason: str = "",
 ) -> Job:
-    """Insert a job in its first state: QUEUED when it can run now, PENDING when it waits for others."""
+    """An unsaved job in its first state: QUEUED when it can run now, PENDING when it waits for others."""
     timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
     now = timezone.now()
+    return Job(
+        project=version.routine.project,
+        routine_version=version,
+        user=user,
+        name=version.routine.name,
+        status=status,
+        status_changed_at=now,
+        queued_at=now if status == Status.QUEUED else None,
+        conf=conf,
+        secrets_encrypted=encrypt_json(secrets) if secrets else None,
+        force_build=force_build,
+        timeout=timeout,
+        flow_run=flow_run,
+        node_key=node_key,
+        **{k: v for k, v in resources.items() if k != "timeout" and v is not None},
+    )
+
+
+def save_new(job: Job, *, reason: str) -> Job:
     with transaction.atomic(savepoint=False):
-        job = Job.objects.create(
-            project=version.routine.project,
-            routine_version=version,
-            user=user,
-            name=version.routine.name,
-            status=status,
-            status_changed_at=now,
-            queued_at=now if status == Status.QUEUED else None,
-            conf=conf,
-            secrets_encrypted=encrypt_json(secrets) if secrets else None,
-            force_build=force_build,
-            timeout=timeout,
-            flow_run=flow_run,
-            node_key=node_key,
-            **{k: v for k, v in resources.items() if k != "timeout" and v is not None},
-        )
-        JobEvent.objects.create(job=job, status=status, reason=reason or f"submitted by {user}", created_at=now)
+        job.save(force_insert=True)
+        JobEvent.objects.create(job=job, status=job.status, reason=reason, created_at=job.status_changed_at)
     return job
 
 
+def create_job(*, reason: str = "", **fields) -> Job:
+    job = new_job(**fields)
+    return save_new(job, reason=reason or f"submitted by {job.user}")
+
+
 def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, force_build: bool = False) -> Job:
-    """Create a job for `version` and queue it once the transaction commits."""
-    job = create_job(
-        version=version, user=user, conf=conf, secrets=secrets, resources=resources, force_build=force_build
-    )
-    transaction.on_commit(lambda: enqueue(job.pk))
+    """Create a job for `version`: answered from the cache, joined to an identical running job, or queued."""
+    job = new_job(version=version, user=user, conf=conf, secrets=secrets, resources=resources, force_build=force_build)
+    decision = cache.lookup(job)
+    for field, value in decision.fields().items():
+        setattr(job, field, value)
+    reason = f"submitted by {user}"
+    if decision.live is not None:
+        job.status, job.queued_at, job.reused_from = Status.PENDING, None, decision.live
+        reason += f"; waits for identical job #{decision.live.pk}"
+    save_new(job, reason=reason)
+    if decision.origin is not None and cache.settle_reused(
+        job, decision.origin, document=decision.document, key=decision.key
+    ):
+        job.refresh_from_db()
+    elif decision.live is not None:
+        live_id = decision.live.pk
+        transaction.on_commit(lambda: cache.release_joiners(live_id))  # it may have ended meanwhile
+    else:
+        transaction.on_commit(lambda: enqueue(job.pk))
     return job
 
 
@@ -159,6 +182,7 @@ def _cancel_one(job: Job, reason: str) -> None:
     if job.status in (Status.PENDING, Status.QUEUED) and transition(
         job.pk, Status.CANCELLED, reason=reason, error_code="cancelled", message="Cancelled on request."
     ):
+        cache.release_joiners(job.pk)
         return
     job.refresh_from_db()
     if job.status in ACTIVE:
@@ -192,6 +216,8 @@ def _settle_orphan(job: Job, status: str, message: str, *, error_code: str) -> b
     except Exception:
         log.warning("could not clean up job %s", job.pk, exc_info=True)
     moved = transition(job.pk, status, reason=message, error_code=error_code, message=message)
+    if moved:
+        cache.release_joiners(job.pk)
     if moved and job.flow_run_id:
         from jobflows.services import advance_flow
 
@@ -220,7 +246,8 @@ def reconcile_jobs() -> dict:
     removed = _remove_leftovers()
     from jobflows.services import remove_stale_pipes
 
-    return {"settled": settled, "resent": resent, "removed": removed, "pipes": remove_stale_pipes()}
+    joiners = cache.release_stale_joiners()
+    return {"settled": settled, "resent": resent, "removed": removed, "pipes": remove_stale_pipes(), "joined": joiners}
 
 
 def _remove_leftovers() -> int:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workers.backends.base import BuildSpec, JobSpec
+from workers.backends.base import PIPE_MOUNT, BuildSpec, JobSpec
 from workers.models import Job
+
+__all__ = ["PIPE_MOUNT", "build_job_spec", "build_spec_for", "build_tag", "job_dir", "pipe_name", "workdir_for"]
 
 
 def job_dir(job_id: int) -> Path:
@@ -57,6 +59,12 @@ def build_job_spec(job: Job, *, image: str | None, secrets: dict, uses_images: b
     )
 
 
+def build_tag(stack: dict, code_id: str) -> str:
+    """The tag of the image built for `stack` with code `code_id`: the same inputs give the same tag."""
+    basis = f"{sorted(stack.items())}|{code_id}".encode()
+    return f"acc-build/{hashlib.sha256(basis).hexdigest()[:32]}:latest"
+
+
 def build_spec_for(job: Job, *, code_dir: Path, code_id: str) -> BuildSpec | None:
     """The image build a job's stack needs, or None when it runs a ready image.
 
@@ -66,12 +74,10 @@ def build_spec_for(job: Job, *, code_dir: Path, code_id: str) -> BuildSpec | Non
     stack = job.routine_version.spec["stack"]
     if stack["kind"] not in ("docker_filename", "base_stack"):
         return None
-    basis = f"{sorted(stack.items())}|{code_id}".encode()
-    digest = hashlib.sha256(basis).hexdigest()[:32]
     timeout = job.routine_version.spec.get("build_timeout") or settings.ACC_DEFAULT_BUILD_TIMEOUT
     common = {
         "context_dir": code_dir,
-        "tag": f"acc-build/{digest}:latest",
+        "tag": build_tag(stack, code_id),
         "timeout": timeout,
         "force": job.force_build,
     }

@@ -39,7 +39,8 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     # QUEUED -> RUNNING only for a jobflow's root, once its first node runs
     Status.RUNNING: frozenset({Status.MAPPING_INPUTS, Status.QUEUED}),
     Status.MAPPING_OUTPUTS: frozenset({Status.RUNNING}),
-    Status.SUCCEEDED: frozenset({Status.MAPPING_OUTPUTS}),
+    # PENDING/QUEUED -> SUCCEEDED: a job answered from the build-system cache, which runs nothing
+    Status.SUCCEEDED: frozenset({Status.MAPPING_OUTPUTS, Status.QUEUED, Status.PENDING}),
     Status.FAILED: frozenset(_ANY_LIVE),
     Status.CANCELLED: frozenset(_ANY_LIVE),
     Status.TIMED_OUT: frozenset({Status.BUILDING, Status.RUNNING, Status.MAPPING_OUTPUTS}),

@@ -6,5 +6,7 @@ urlpatterns = [
     path("jobs/", views.JobListView.as_view(), name="job-list"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<int:pk>/logs/", views.JobLogsView.as_view(), name="job-logs"),
+    path("jobs/<int:pk>/why/", views.JobWhyView.as_view(), name="job-why"),
+    path("jobs/<int:pk>/directory/", views.JobDirectoryView.as_view(), name="job-directory"),
     path("jobs/<int:pk>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
 ]

@@ -1,4 +1,5 @@
 import django_filters
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.generics import ListAPIView
@@ -7,7 +8,7 @@ from rest_framework.views import APIView
 
 from accelerator.errors import InvalidInput, NotFound
 from routines import permissions
-from workers import services
+from workers import jobdir, services
 from workers.models import Job, LogChunk
 from workers.serializers import JobDetailSerializer, JobSerializer
 from workers.states import FINAL, Status
@@ -27,7 +28,7 @@ class JobFilter(django_filters.FilterSet):
 
 
 def job_for(user, pk) -> Job:
-    job = get_object_or_404(Job.objects.select_related("project", "user", "routine_version"), pk=pk)
+    job = get_object_or_404(Job.objects.select_related("project", "user", "routine_version", "reused_from"), pk=pk)
     if not permissions.can_read_job(user, job):
         raise NotFound("Job not found, or you have no access to it.")
     return job
@@ -72,6 +73,20 @@ class JobLogsView(APIView):
                 "complete": job.status in FINAL and len(chunks) < limit,
             }
         )
+
+
+class JobWhyView(APIView):
+    @extend_schema(responses=dict, summary="Why a job was or was not answered from the build-system cache")
+    def get(self, request, pk):
+        job = job_for(request.user, pk)
+        return Response(jobdir.explain(job, request.user))
+
+
+class JobDirectoryView(APIView):
+    @extend_schema(responses={(200, "application/zip"): bytes}, summary="The job directory as one zip archive")
+    def get(self, request, pk):
+        job = job_for(request.user, pk)
+        return FileResponse(jobdir.archive(job, request.user), as_attachment=True, filename=f"job-{job.pk}.zip")
 
 
 class JobCancelView(APIView):

@@ -99,6 +99,10 @@ class Backend(abc.ABC):
         """Return the immutable id of `image` (a digest), or raise ImageNotFound."""
         return image
 
+    def lookup_image(self, image: str) -> str | None:
+        """The id of `image` if this engine has it now (never pulls or builds); None otherwise."""
+        return None
+
     def build(self, build: BuildSpec, *, log: Callable[[str], None], should_stop: Callable[[], bool]) -> str:
         """Build (or find) the image for `build`; stream builder output to `log`; return its id."""
         raise BuildFailed(f"the {self.name} backend does not build images")
@@ -143,6 +147,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def remove_pipe(self, pipe: str) -> None:
         """Delete a workflow volume. Idempotent."""
+
+    @abc.abstractmethod
+    def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
+        """Unpack a tar `archive` into workflow volume `pipe` (created if missing), keeping modes and times.
+
+        `image` is one the engine has, for backends that need a container to reach a volume.
+        """
 
     # --- reconciliation -------------------------------------------------------
     @abc.abstractmethod

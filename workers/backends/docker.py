@@ -124,6 +124,12 @@ class DockerBackend(Backend):
             reason = exc.explanation if isinstance(exc, APIError) else str(exc)
             raise ImageNotFound(f"The image {image} is not on this Docker engine and could not be pulled: {reason}")
 
+    def lookup_image(self, image: str) -> str | None:
+        try:
+            return self.client.api.inspect_image(image)["Id"]
+        except (NotFound, APIError):
+            return None
+
     def _pull(self, image: str) -> None:
         repo, tag = docker.utils.parse_repository_tag(image)
         with _Stream(self._connect, timeout=self.pull_timeout, should_stop=lambda: False, what="pull") as stream:
@@ -319,6 +325,26 @@ class DockerBackend(Backend):
             pass
         except APIError as exc:
             raise BackendError(f"Cannot remove the workflow volume {pipe}: {exc.explanation}")
+
+    def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
+        """Through a container that is created, never started: the engine mounts its volumes for the copy."""
+        if not image:
+            raise BackendError(f"Cannot fill the workflow volume {pipe}: no image to mount it with.")
+        self.client.volumes.create(**manifests.pipe_volume_kwargs(pipe))
+        created = self.client.api.create_container(
+            image=image,
+            command=["true"],
+            labels={manifests.MANAGED_LABEL: "1", INSTANCE_LABEL: self.instance},
+            network_disabled=True,
+            host_config=self.client.api.create_host_config(mounts=[manifests.pipe_mount(pipe)]),
+        )
+        try:
+            with open(archive, "rb") as data:
+                self.client.api.put_archive(created["Id"], manifests.PIPE_MOUNT, data)
+        except APIError as exc:
+            raise BackendError(f"Cannot fill the workflow volume {pipe}: {exc.explanation}") from exc
+        finally:
+            self.client.api.remove_container(created["Id"], force=True)
 
     def running_job_ids(self) -> set[int]:
         """Jobs with a container here, running or exited but not yet cleaned up."""

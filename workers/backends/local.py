@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -150,6 +151,12 @@ class LocalBackend(Backend):
 
     def remove_pipe(self, pipe: str) -> None:
         shutil.rmtree(self.pipe_dir(pipe), ignore_errors=True)
+
+    def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
+        target = self.pipe_dir(pipe)
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
 
     def running_job_ids(self) -> set[int]:
         with _LOCK:
