@@ -196,7 +196,7 @@ def _results_missing(original: Job) -> str | None:
             return f"its output {out.path} was deleted"
         if current != out.sha256:
             return f"its output {out.path} changed since"
-    if original.flow_run_id and not snapshot_path(original.pk).exists():
+    if original.flow_run_id and not snapshot_path(original.pk, original.cache_key).exists():
         return "what it left in /mnt/pipe is no longer kept"
     return None
 
@@ -257,13 +257,14 @@ def _put_outputs_in_place(job: Job, origin: Job) -> None:
 
 
 # --- jobflow nodes: what they leave in /mnt/pipe -------------------------------------
-def snapshot_path(job_id: int) -> Path:
-    return settings.ACC_SNAPSHOTS_DIR / f"{job_id}.tar"
+def snapshot_path(job_id: int, key: str) -> Path:
+    return settings.ACC_SNAPSHOTS_DIR / f"{job_id}-{key[:24]}.tar"
 
 
-def save_snapshot(job_id: int, exported: Path, *, since: float) -> Path:
-    """Keep the files a node wrote to /mnt/pipe (exported to `exported`): those modified since it started."""
-    target = snapshot_path(job_id)
+def save_snapshot(job_id: int, key: str, exported: Path, *, before: dict[str, str]) -> Path:
+    """Keep the files a node wrote to /mnt/pipe: those in `exported` (the volume after it ran) that are new or
+    whose content differs from `before` ({path: sha256} when it started)."""
+    target = snapshot_path(job_id, key)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
     with tarfile.open(partial, "w") as tar:
@@ -271,14 +272,17 @@ def save_snapshot(job_id: int, exported: Path, *, since: float) -> Path:
             dirs.sort()
             for name in sorted(names):
                 path = Path(root) / name
-                if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
-                    tar.add(path, arcname=path.relative_to(exported).as_posix(), recursive=False)
+                if not path.is_file() or path.is_symlink():
+                    continue
+                relpath = path.relative_to(exported).as_posix()
+                if before.get(relpath) != files.sha256_of(path):
+                    tar.add(path, arcname=relpath, recursive=False)
     partial.replace(target)
     return target
 
 
 def restore_snapshot(job: Job, origin: Job) -> None:
-    archive = snapshot_path(origin.pk)
+    archive = snapshot_path(origin.pk, origin.cache_key)
     if not archive.exists():
         raise FileNotFoundError(f"the /mnt/pipe snapshot of job #{origin.pk} is gone")
     get_backend().load_pipe(job.flow_run.pipe, archive, image=origin.image or None)

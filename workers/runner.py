@@ -64,7 +64,7 @@ class JobRunner:
         self.state: dict | None = None
         self.code_info: dict = {}
         self.input_files: dict[str, dict[str, str]] = {}
-        self.started_wall = 0.0
+        self.pipe_before: dict[str, str] | None = None
 
     # --- entry point ----------------------------------------------------------
     def run(self) -> int | None:
@@ -193,7 +193,8 @@ class JobRunner:
         job_spec = specs.build_job_spec(
             self.job, image=image, secrets=self.secrets, uses_images=self.backend.uses_images
         )
-        self.started_wall = time.time()
+        if self.job.flow_run_id and self.spec.get("deterministic") is not False:
+            self.pipe_before = self.backend.pipe_digests(job_spec.pipe, image=image)  # to tell what this node adds
         try:
             self.state = self.backend.start(job_spec)
         except ValueError as exc:
@@ -252,7 +253,7 @@ class JobRunner:
     def _map_outputs(self, outcome: Outcome) -> Outcome:
         """Store output mappings; also after a failure or a timeout, so nothing is lost."""
         transition(self.job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs")
-        if self.job.flow_run_id and outcome.status == Status.SUCCEEDED:
+        if self.pipe_before is not None and outcome.status == Status.SUCCEEDED:
             outcome = self._snapshot_pipe(outcome)
         staging = self.host_dir / "outputs"
         for i, pair in enumerate(self._mappings("output_mappings")):
@@ -285,7 +286,7 @@ class JobRunner:
         staging = self.host_dir / "pipe-export"
         try:
             self.backend.export(self.state, specs.PIPE_MOUNT + "/", staging)
-            cache.save_snapshot(self.job.pk, staging, since=self.started_wall)
+            cache.save_snapshot(self.job.pk, self.job.cache_key, staging, before=self.pipe_before)
         except Exception as exc:
             log.warning("job %s: /mnt/pipe snapshot failed", self.job.pk, exc_info=True)
             self.writer.info(f"What this node left in /mnt/pipe could not be kept ({exc}); it will not be reused.")

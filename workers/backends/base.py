@@ -149,6 +149,10 @@ class Backend(abc.ABC):
         """Delete a workflow volume. Idempotent."""
 
     @abc.abstractmethod
+    def pipe_digests(self, pipe: str, *, image: str | None = None) -> dict[str, str]:
+        """{path: sha256} of every regular file in workflow volume `pipe` now ({} if it does not exist)."""
+
+    @abc.abstractmethod
     def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
         """Unpack a tar `archive` into workflow volume `pipe` (created if missing), keeping modes and times.
 

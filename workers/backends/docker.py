@@ -15,6 +15,7 @@ given up, socket and all, at their timeout or when the job is cancelled.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
@@ -26,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import docker
@@ -326,11 +327,40 @@ class DockerBackend(Backend):
         except APIError as exc:
             raise BackendError(f"Cannot remove the workflow volume {pipe}: {exc.explanation}")
 
+    def pipe_digests(self, pipe: str, *, image: str | None = None) -> dict[str, str]:
+        try:
+            self.client.api.inspect_volume(pipe)
+        except NotFound:
+            return {}
+        found = {}
+        with self._volume_holder(pipe, image) as holder:
+            chunks, stat = self.client.api.get_archive(holder, manifests.PIPE_MOUNT + "/")
+            reader = io.BufferedReader(_ChunkReader(chunks), 1 << 20)
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                for member in tar:
+                    name = manifests.export_member_path(member.name, stat["name"])
+                    if name is None or not member.isfile():
+                        continue
+                    digest, data = hashlib.sha256(), tar.extractfile(member)
+                    while chunk := data.read(1 << 20):
+                        digest.update(chunk)
+                    found[name] = digest.hexdigest()
+        return found
+
     def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
-        """Through a container that is created, never started: the engine mounts its volumes for the copy."""
-        if not image:
-            raise BackendError(f"Cannot fill the workflow volume {pipe}: no image to mount it with.")
         self.client.volumes.create(**manifests.pipe_volume_kwargs(pipe))
+        with self._volume_holder(pipe, image) as holder:
+            try:
+                with open(archive, "rb") as data:
+                    self.client.api.put_archive(holder, manifests.PIPE_MOUNT, data)
+            except APIError as exc:
+                raise BackendError(f"Cannot fill the workflow volume {pipe}: {exc.explanation}") from exc
+
+    @contextmanager
+    def _volume_holder(self, pipe: str, image: str | None) -> Iterator[str]:
+        """A container that mounts `pipe` and is never started: the engine mounts its volumes for copies."""
+        if not image:
+            raise BackendError(f"Cannot reach the workflow volume {pipe}: no image to mount it with.")
         created = self.client.api.create_container(
             image=image,
             command=["true"],
@@ -339,10 +369,7 @@ class DockerBackend(Backend):
             host_config=self.client.api.create_host_config(mounts=[manifests.pipe_mount(pipe)]),
         )
         try:
-            with open(archive, "rb") as data:
-                self.client.api.put_archive(created["Id"], manifests.PIPE_MOUNT, data)
-        except APIError as exc:
-            raise BackendError(f"Cannot fill the workflow volume {pipe}: {exc.explanation}") from exc
+            yield created["Id"]
         finally:
             self.client.api.remove_container(created["Id"], force=True)
 

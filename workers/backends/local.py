@@ -9,6 +9,7 @@ Container paths inside the workdir or /mnt/pipe map onto those directories.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -152,6 +153,16 @@ class LocalBackend(Backend):
     def remove_pipe(self, pipe: str) -> None:
         shutil.rmtree(self.pipe_dir(pipe), ignore_errors=True)
 
+    def pipe_digests(self, pipe: str, *, image: str | None = None) -> dict[str, str]:
+        root = self.pipe_dir(pipe)
+        found = {}
+        for dirpath, _dirs, names in os.walk(root):
+            for name in names:
+                path = Path(dirpath) / name
+                if path.is_file() and not path.is_symlink():
+                    found[path.relative_to(root).as_posix()] = _sha256(path)
+        return found
+
     def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
         target = self.pipe_dir(pipe)
         target.mkdir(parents=True, exist_ok=True)
@@ -169,6 +180,14 @@ class LocalBackend(Backend):
             state = {"name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}
             self.stop(state, grace=grace)
             self.cleanup(state)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _adopt_root(spec: JobSpec, pipe_dir: str | None) -> None:
