@@ -6,6 +6,7 @@ wait is bounded, and every process started here is stopped by its own pid.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -116,6 +118,16 @@ def migrate_and_seed() -> dict:
 def trivial_task() -> dict:
     """The accli task node of a trivial job: `true` in busybox (the local backend runs it on the host)."""
     return {"name": "bench-true", "job_kwargs": {"docker_image": IMAGE, "command": "true"}}
+
+
+def fresh_task(task: dict) -> dict:
+    """A copy of a task node (or of every node of a native DAG) with a unique conf value: a job not built before."""
+    nonce = uuid.uuid4().hex
+    task = copy.deepcopy(task)
+    for node in task.get("nodes") or [task]:
+        kwargs = node.setdefault("job_kwargs", {})
+        kwargs["conf"] = {**(kwargs.get("conf") or {}), "BENCH_NONCE": nonce}
+    return task
 
 
 # --- processes ---------------------------------------------------------------------
@@ -254,13 +266,17 @@ class Api:
             s.headers["x-authorization"] = self.token
         return s
 
-    def dispatch(self, task: dict) -> int:
+    def dispatch(self, task: dict, *, fresh: bool = True) -> int:
+        """Dispatch `task`; `fresh` adds a unique conf value so the build-system cache never answers it."""
+        if fresh:
+            task = fresh_task(task)
         r = self.session.post(f"{self.base}/api/v1/aterm-cli/{self.project}/jobs/dispatch/", json=task, timeout=30)
         r.raise_for_status()
         return r.json()["job_id"]
 
     def run_routine(self, routine_id: int) -> int:
-        r = self.session.post(f"{self.base}/api/v1/routines/{routine_id}/run/", json={}, timeout=30)
+        body = {"conf": {"BENCH_NONCE": uuid.uuid4().hex}}  # a new job each time, never a cache hit
+        r = self.session.post(f"{self.base}/api/v1/routines/{routine_id}/run/", json=body, timeout=30)
         r.raise_for_status()
         return r.json()["id"]
 
