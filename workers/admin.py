@@ -28,6 +28,19 @@ def cancel_jobs(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Asked {cancelled} job(s) to cancel.", messages.SUCCESS)
 
 
+class FromCacheFilter(admin.SimpleListFilter):
+    title = "build-system cache"
+    parameter_name = "from_cache"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "answered from the cache"), ("no", "ran")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(status="SUCCEEDED", reused_from__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = [
@@ -41,10 +54,11 @@ class JobAdmin(admin.ModelAdmin):
         "exit_code",
         "error_code",
         "backend",
+        "reused_from_id",
         "created_at",
         "finished_at",
     ]
-    list_filter = ["status", "error_code", "backend", "project", "created_at"]
+    list_filter = ["status", "error_code", "backend", FromCacheFilter, "project", "created_at"]
     search_fields = ["id", "name", "user__username", "project__slug"]
     date_hierarchy = "created_at"
     actions = [cancel_jobs]

@@ -45,3 +45,20 @@ def test_operator_filters_jobs_and_cancels_them_with_the_action(client, operator
 def test_every_admin_list_opens(client, operator, project, url):
     client.force_login(operator)
     assert client.get(url).status_code == 200
+
+
+def test_operator_sees_which_jobs_came_from_the_cache(client, operator, project, alice):
+    task = {"name": "cached", "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "echo same"}}
+    routine = services.save_routine(project=project, user=alice, task=task)
+    original = services.run_routine(routine=routine, user=alice)
+    # stand-in for a worker having run it: the dispatch already recorded the identity
+    Job.objects.filter(pk=original.pk).update(status="SUCCEEDED")
+    reused = services.run_routine(routine=routine, user=alice)
+    assert reused.status == "SUCCEEDED" and reused.reused_from_id == original.pk
+    client.force_login(operator)
+    listing = client.get("/admin/workers/job/?from_cache=yes").content.decode()
+    assert f"/admin/workers/job/{reused.pk}/change/" in listing
+    assert f"/admin/workers/job/{original.pk}/change/" not in listing, "a job that ran is not listed as reused"
+    assert f'field-reused_from_id">{original.pk}<' in listing
+    detail = client.get(f"/admin/workers/job/{reused.pk}/change/").content.decode()
+    assert reused.cache_key in detail and "Reused job #" in detail
