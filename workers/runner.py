@@ -65,6 +65,7 @@ class JobRunner:
         self.code_info: dict = {}
         self.input_files: dict[str, dict[str, str]] = {}
         self.pipe_before: dict[str, str] | None = None
+        self.image: str | None = None
 
     # --- entry point ----------------------------------------------------------
     def run(self) -> int | None:
@@ -193,6 +194,7 @@ class JobRunner:
         job_spec = specs.build_job_spec(
             self.job, image=image, secrets=self.secrets, uses_images=self.backend.uses_images
         )
+        self.image = image
         if self.job.flow_run_id and self.spec.get("deterministic") is not False:
             self.pipe_before = self.backend.pipe_digests(job_spec.pipe, image=image)  # to tell what this node adds
         try:
@@ -253,6 +255,8 @@ class JobRunner:
     def _map_outputs(self, outcome: Outcome) -> Outcome:
         """Store output mappings; also after a failure or a timeout, so nothing is lost."""
         transition(self.job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs")
+        if self.job.flow_run_id and self.state:
+            outcome = self._check_pipe_size(outcome)
         if self.pipe_before is not None and outcome.status == Status.SUCCEEDED:
             outcome = self._snapshot_pipe(outcome)
         staging = self.host_dir / "outputs"
@@ -280,6 +284,23 @@ class JobRunner:
                 digests.remember(project=self.job.project, relpath=o["path"], sha256=o["sha256"])
             self.writer.info(f"Output {pair.source} -> {pair.destination} ({len(stored)} file(s))")
         return outcome
+
+    def _check_pipe_size(self, outcome: Outcome) -> Outcome:
+        """The workflow volume may hold at most the node's required_storage_workflow; past it the node fails."""
+        limit = self.job.required_storage_workflow
+        try:
+            used = self.backend.pipe_usage(specs.pipe_name(self.job), image=self.image)
+        except Exception:
+            log.warning("job %s: cannot measure /mnt/pipe", self.job.pk, exc_info=True)
+            return outcome
+        if used <= limit or outcome.status != Status.SUCCEEDED:
+            return outcome
+        text = (
+            f"The workflow volume /mnt/pipe holds {used / 1024**2:.1f} MiB, more than this node's "
+            f"required_storage_workflow of {limit / 1024**2:.1f} MiB. Ask for more, or leave less in /mnt/pipe."
+        )
+        self.writer.error(text)
+        return Outcome(Status.FAILED, exit_code=outcome.exit_code, error_code="pipe_full", message=text)
 
     def _snapshot_pipe(self, outcome: Outcome) -> Outcome:
         """Keep what this node wrote to /mnt/pipe, so that a later identical node can be reused."""

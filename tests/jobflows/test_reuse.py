@@ -99,3 +99,16 @@ def test_a_failed_node_is_never_reused(start_worker, api, project, alice):
     assert wait_for_status(second, {"SUCCEEDED", "FAILED"}).status == "FAILED"
     _, nodes = nodes_of(api, alice, second)
     assert nodes["bad"]["reused_from"] is None and nodes["bad"]["exit_code"] == 3
+
+
+@pytest.mark.parametrize("backend", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_a_node_filling_the_pipe_past_its_size_fails(backend, start_worker, api, project, alice):
+    start_worker(backend)
+    big = task("big", f'head -c 3000000 /dev/zero > "{PIPE}/big.bin"', required_storage_workflow=2 * 1024**2)
+    tree = holder("too big", [task("small", f'echo ok > "{PIPE}/small.txt"', children=[big])])
+    root_id = api(alice).post(URL, tree, format="json").json()["job_id"]
+    assert wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=60).status == "FAILED"
+    _, nodes = nodes_of(api, alice, root_id)
+    assert nodes["small"]["status"] == "SUCCEEDED"
+    assert nodes["big"]["status"] == "FAILED"
+    assert "required_storage_workflow of 2.0 MiB" in nodes["big"]["message"]

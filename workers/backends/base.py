@@ -149,6 +149,10 @@ class Backend(abc.ABC):
         """Delete a workflow volume. Idempotent."""
 
     @abc.abstractmethod
+    def pipe_usage(self, pipe: str, *, image: str | None = None) -> int:
+        """Bytes held by the regular files of workflow volume `pipe` (0 if it does not exist)."""
+
+    @abc.abstractmethod
     def pipe_digests(self, pipe: str, *, image: str | None = None) -> dict[str, str]:
         """{path: sha256} of every regular file in workflow volume `pipe` now ({} if it does not exist)."""
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 import docker
 import requests
@@ -327,25 +328,32 @@ class DockerBackend(Backend):
         except APIError as exc:
             raise BackendError(f"Cannot remove the workflow volume {pipe}: {exc.explanation}")
 
+    def pipe_usage(self, pipe: str, *, image: str | None = None) -> int:
+        return sum(size for _name, size, _data in self._pipe_files(pipe, image, read=False))
+
     def pipe_digests(self, pipe: str, *, image: str | None = None) -> dict[str, str]:
+        found = {}
+        for name, _size, data in self._pipe_files(pipe, image, read=True):
+            digest = hashlib.sha256()
+            while chunk := data.read(1 << 20):
+                digest.update(chunk)
+            found[name] = digest.hexdigest()
+        return found
+
+    def _pipe_files(self, pipe: str, image: str | None, *, read: bool) -> Iterator[tuple[str, int, IO | None]]:
+        """(path, size, content reader or None) of each regular file in the volume, streamed through the engine."""
         try:
             self.client.api.inspect_volume(pipe)
         except NotFound:
-            return {}
-        found = {}
+            return
         with self._volume_holder(pipe, image) as holder:
             chunks, stat = self.client.api.get_archive(holder, manifests.PIPE_MOUNT + "/")
             reader = io.BufferedReader(_ChunkReader(chunks), 1 << 20)
             with tarfile.open(fileobj=reader, mode="r|") as tar:
                 for member in tar:
                     name = manifests.export_member_path(member.name, stat["name"])
-                    if name is None or not member.isfile():
-                        continue
-                    digest, data = hashlib.sha256(), tar.extractfile(member)
-                    while chunk := data.read(1 << 20):
-                        digest.update(chunk)
-                    found[name] = digest.hexdigest()
-        return found
+                    if name is not None and member.isfile():
+                        yield name, member.size, tar.extractfile(member) if read else None
 
     def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
         self.client.volumes.create(**manifests.pipe_volume_kwargs(pipe))

@@ -153,6 +153,15 @@ class LocalBackend(Backend):
     def remove_pipe(self, pipe: str) -> None:
         shutil.rmtree(self.pipe_dir(pipe), ignore_errors=True)
 
+    def pipe_usage(self, pipe: str, *, image: str | None = None) -> int:
+        total = 0
+        for dirpath, _dirs, names in os.walk(self.pipe_dir(pipe)):
+            for name in names:
+                path = Path(dirpath) / name
+                if path.is_file() and not path.is_symlink():
+                    total += path.stat().st_size
+        return total
+
     def pipe_digests(self, pipe: str, *, image: str | None = None) -> dict[str, str]:
         root = self.pipe_dir(pipe)
         found = {}
