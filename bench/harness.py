@@ -121,12 +121,15 @@ def trivial_task() -> dict:
 
 
 def fresh_task(task: dict) -> dict:
-    """A copy of a task node (or of every node of a native DAG) with a unique conf value: a job not built before."""
+    """A copy of a task node (or of every node of a native DAG) with a unique secret: a job not built before.
+
+    A secret (part of the identity, not of the routine version) rather than a conf value, so that every
+    dispatch still runs the same routine version, as a user re-running a routine on new data would.
+    """
     nonce = uuid.uuid4().hex
     task = copy.deepcopy(task)
     for node in task.get("nodes") or [task]:
-        kwargs = node.setdefault("job_kwargs", {})
-        kwargs["conf"] = {**(kwargs.get("conf") or {}), "BENCH_NONCE": nonce}
+        node["job_secrets"] = {**(node.get("job_secrets") or {}), "BENCH_NONCE": nonce}
     return task
 
 
@@ -267,7 +270,7 @@ class Api:
         return s
 
     def dispatch(self, task: dict, *, fresh: bool = True) -> int:
-        """Dispatch `task`; `fresh` adds a unique conf value so the build-system cache never answers it."""
+        """Dispatch `task`; `fresh` adds a unique secret so the build-system cache never answers it."""
         if fresh:
             task = fresh_task(task)
         r = self.session.post(f"{self.base}/api/v1/aterm-cli/{self.project}/jobs/dispatch/", json=task, timeout=30)
@@ -275,7 +278,7 @@ class Api:
         return r.json()["job_id"]
 
     def run_routine(self, routine_id: int) -> int:
-        body = {"conf": {"BENCH_NONCE": uuid.uuid4().hex}}  # a new job each time, never a cache hit
+        body = {"secrets": {"BENCH_NONCE": uuid.uuid4().hex}}  # a new job each time, never a cache hit
         r = self.session.post(f"{self.base}/api/v1/routines/{routine_id}/run/", json=body, timeout=30)
         r.raise_for_status()
         return r.json()["id"]

@@ -109,6 +109,10 @@ def record_version(*, routine: Routine, spec: dict, user) -> RoutineVersion:
     """The version holding exactly `spec`: an existing one, or a new immutable one."""
     spec_hash = canonical_hash(spec)
     version = RoutineVersion.objects.filter(routine=routine, spec_hash=spec_hash).first()
+    if version is None and transaction.get_connection().in_atomic_block:
+        # new versions of one routine are numbered one writer at a time (the lock ends with the transaction)
+        Routine.objects.select_for_update().filter(pk=routine.pk).first()
+        version = RoutineVersion.objects.filter(routine=routine, spec_hash=spec_hash).first()
     for _attempt in range(3):
         if version is not None:
             break

@@ -122,11 +122,13 @@ def upstream_keys(job: Job) -> dict[str, str]:
     if not job.flow_run_id:
         return {}
     from jobflows.dag import parents_of
-    from jobflows.services import latest_nodes
 
-    run = job.flow_run
-    nodes = latest_nodes(run)
-    return {p: nodes[p].cache_key for p in parents_of(run.dag)[job.node_key]}
+    parents = parents_of(job.flow_run.dag)[job.node_key]
+    latest: dict[str, str] = {}
+    rows = Job.objects.filter(flow_run_id=job.flow_run_id, node_key__in=parents).order_by("node_key", "-attempt")
+    for node_key, key in rows.values_list("node_key", "cache_key"):
+        latest.setdefault(node_key, key)
+    return {p: latest.get(p, "") for p in parents}
 
 
 # --- lookup at dispatch --------------------------------------------------------------
