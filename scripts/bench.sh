@@ -8,3 +8,4 @@ bash scripts/services.sh
 export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
 .venv/bin/python bench/run.py "$@"
 .venv/bin/python bench/flows.py
+.venv/bin/python bench/live.py

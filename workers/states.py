@@ -88,6 +88,25 @@ def transition(job_id: int, to: str, *, reason: str = "", **fields) -> bool:
 
 
 def _announce(job_id: int, status: str, reason: str) -> None:
-    from workers import events
+    """Publish the move (after commit). Looks up which jobflow run, if any, the job belongs to.
 
-    events.job_status_changed(job_id, status, reason)
+    One indexed query; a failure here (or in the channel layer) only costs a live event, never the job.
+    """
+    import logging
+
+    from workers import events
+    from workers.models import Job
+
+    run, node = None, ""
+    try:
+        row = Job.objects.filter(pk=job_id).values_list("flow_run__root_id", "node_key", "routine_version_id").first()
+    except Exception:
+        logging.getLogger(__name__).warning("could not find the run of job %s", job_id, exc_info=True)
+        row = None
+    if row is not None:
+        root_id, node_key, version_id = row
+        if root_id is not None:
+            run, node = root_id, node_key
+        elif version_id is None:  # a jobflow's root: it runs nothing and belongs to no run but its own
+            run = job_id
+    events.job_status_changed(job_id, status, reason, run=run, node=node)
