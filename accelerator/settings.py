@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "workers",
     "jobflows",
     "files",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -112,9 +113,10 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# node_modules is where front-end packages from package.json land (make install).
-if (BASE_DIR / "node_modules").is_dir():
-    STATICFILES_DIRS.append(("vendor", BASE_DIR / "node_modules"))
+# Front-end packages from package.json land in node_modules (make install); only their built files are served.
+JSON_EDITOR_DIST = BASE_DIR / "node_modules" / "@json-editor" / "json-editor" / "dist"
+if JSON_EDITOR_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/json-editor", JSON_EDITOR_DIST))
 
 # --- storage: project files and the jobstore --------------------------------
 ACC_STORAGE = env_str("ACC_STORAGE", "filesystem")  # filesystem | s3

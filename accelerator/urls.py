@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/v1/", include("workers.urls")),
     path("api/v1/", include("jobflows.urls")),
     path("api/v1/", include("files.urls")),
+    path("", include("web.urls")),
     path("", include("accounts.urls")),
 ]

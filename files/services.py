@@ -9,6 +9,7 @@ files. `acc://` URLs from mappings are turned into such paths by
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import posixpath
 from pathlib import Path
@@ -241,3 +242,97 @@ def _digest(path: Path) -> tuple[int, str]:
             hasher.update(chunk)
             size += len(chunk)
     return size, hasher.hexdigest()
+
+
+# --- the file explorer: new folders, rename, move ------------------------------
+KEEP_MARKER = ".keep"
+
+
+def make_folder(*, project: Project, relpath: str) -> str:
+    """Create an empty folder (and its parents). On S3, where folders are only prefixes, a `.keep` marker."""
+    relpath = clean_relpath(relpath)
+    if not relpath:
+        raise InvalidInput("Give the new folder a name.")
+    found = path_kind(project=project, relpath=relpath)
+    if found is not None:
+        raise Conflict(f"{_shown(project, relpath)} already exists.")
+    _check_writable(project, relpath)
+    name = _name(project, relpath)
+    local = _local_path(name)
+    if local is not None:
+        os.makedirs(local, exist_ok=True)
+    else:
+        storage.replace(storage.join(name, KEEP_MARKER), io.BytesIO(b""))
+    return relpath
+
+
+def rename_path(*, project: Project, relpath: str, new_name: str) -> str:
+    """Give a file or folder a new name in the same folder; returns its new path."""
+    relpath = clean_relpath(relpath)
+    if not isinstance(new_name, str) or not new_name.strip() or "/" in new_name or new_name.strip() in (".", ".."):
+        raise InvalidInput("A new name is one file or folder name, without '/'.")
+    target = clean_relpath(posixpath.join(posixpath.dirname(relpath), new_name.strip()))
+    return _move(project, relpath, target)
+
+
+def move_paths(*, project: Project, relpaths: list[str], folder: str) -> list[str]:
+    """Move files and folders into `folder` (an existing folder; "" is the root); returns the new paths."""
+    folder = clean_relpath(folder)
+    if path_kind(project=project, relpath=folder) != "folder":
+        raise NotFound(f"{_shown(project, folder)} is not an existing folder.")
+    moved = []
+    for relpath in relpaths:
+        relpath = clean_relpath(relpath)
+        moved.append(_move(project, relpath, posixpath.join(folder, posixpath.basename(relpath)) if folder else ""))
+    return moved
+
+
+def _move(project: Project, source: str, target: str) -> str:
+    if not source:
+        raise InvalidInput("The project root cannot be moved or renamed.")
+    target = target or posixpath.basename(source)
+    found = path_kind(project=project, relpath=source)
+    if found is None:
+        raise NotFound(f"{_shown(project, source)} does not exist.")
+    if target == source:
+        return target
+    if target.startswith(source + "/"):
+        raise InvalidInput(f"'{source}' cannot be moved into itself.")
+    if path_kind(project=project, relpath=target) is not None:
+        raise Conflict(f"{_shown(project, target)} already exists; choose another name or remove it first.")
+    _check_writable(project, target)
+    src, dst = _name(project, source), _name(project, target)
+    local_src, local_dst = _local_path(src), _local_path(dst)
+    if local_src is not None and local_dst is not None:
+        os.makedirs(os.path.dirname(local_dst), exist_ok=True)
+        os.rename(local_src, local_dst)
+    else:  # object storage has no rename: copy every file, then remove the originals
+        names = [""] if found == "file" else list(storage.walk_files(src))
+        for rel in names:
+            with storage.backend().open(storage.join(src, rel), "rb") as fh:
+                storage.replace(storage.join(dst, rel), fh)
+        if found == "file":
+            storage.backend().delete(src)
+        else:
+            storage.delete_tree(src)
+    _forget_digests(src, dst)
+    return target
+
+
+def _forget_digests(*names: str) -> None:
+    """Cached hashes are keyed by name, size and mtime, which a rename keeps: drop them for both sides."""
+    from django.db.models import Q
+
+    from files.models import FileDigest
+
+    query = Q()
+    for name in names:
+        query |= Q(name=name) | Q(name__startswith=name + "/")
+    FileDigest.objects.filter(query).delete()
+
+
+def _local_path(name: str) -> str | None:
+    try:
+        return storage.backend().path(name)
+    except NotImplementedError:  # object storage (S3)
+        return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -233,3 +235,71 @@ def save_routine(*, project: Project, user, task: dict, description: str = "", r
             routine.refresh_from_db()
         record_version(routine=routine, spec=spec, user=user)
     return routine
+
+
+# --- launch on a file-explorer selection ---------------------------------------------
+SELECTION_DIR = "inputs"
+
+
+def selection_conf(*, project: Project, version: RoutineVersion, paths: list[str]) -> dict[str, str]:
+    """What a job launched on selected project files gets in its conf.
+
+    Each selected file or folder is mapped to `inputs/<its project path>`
+    below the job's working directory (on a stack whose working directory is
+    the image's own, `/mnt/inputs/<path>`). `selected_files` and
+    `selected_folders` are JSON lists of those paths as the command sees
+    them; `input_mappings` holds the matching pairs.
+    """
+    from workers.backends import get_backend
+    from workers.spec import workdir_for
+
+    workdir = workdir_for(version.spec["stack"], uses_images=get_backend().uses_images)
+    base = f"{workdir.rstrip('/')}/{SELECTION_DIR}" if workdir else "/mnt/inputs"
+    chosen, pairs = {"file": [], "folder": []}, []
+    for relpath in dict.fromkeys(files.clean_relpath(p) for p in paths):
+        if not relpath:
+            raise InvalidInput("The project root cannot be selected; select files or folders inside it.")
+        if ":" in relpath or ";" in relpath:
+            raise InvalidInput(f"'{relpath}' cannot be handed to a job: rename it without ':' or ';'.")
+        kind = files.path_kind(project=project, relpath=relpath)
+        if kind is None:
+            raise NotFound(f"'{relpath}' does not exist in project '{project.slug}'.")
+        slash = "/" if kind == "folder" else ""
+        pairs.append(f"acc://{project.slug}/{relpath}{slash}:{base}/{relpath}{slash}")
+        shown = f"{SELECTION_DIR}/{relpath}" if workdir else f"{base}/{relpath}"
+        chosen[kind].append(shown + slash)
+    return {
+        "selected_files": json.dumps(chosen["file"], separators=(",", ":")),
+        "selected_folders": json.dumps(chosen["folder"], separators=(",", ":")),
+        "input_mappings": ";".join(pairs),
+    }
+
+
+def run_routine_on_selection(
+    *,
+    routine: Routine,
+    user,
+    paths: list[str],
+    conf: dict | None = None,
+    secrets: dict | None = None,
+    version: RoutineVersion | None = None,
+    force_build: bool = False,
+):
+    """Run a routine on files and folders selected in its project: run_routine plus `selection_conf`.
+
+    The selection's input mappings come after those of the routine's
+    defaults (or of `conf`), so both are copied in.
+    """
+    if not permissions.can_run_routine(user, routine):
+        raise Forbidden("Running this routine needs the member role in its project.")
+    version = version or routine.latest_version
+    if version is None:
+        raise InvalidInput("This routine has no version yet; create one by editing it or dispatching it.")
+    conf = dict(conf or {})
+    extra = selection_conf(project=routine.project, version=version, paths=paths) if paths else {}
+    if extra:
+        given = conf.get("input_mappings", (version.spec.get("conf") or {}).get("input_mappings", ""))
+        extra["input_mappings"] = ";".join(m for m in (given, extra["input_mappings"]) if m)
+    return run_routine(
+        routine=routine, user=user, conf={**conf, **extra}, secrets=secrets, version=version, force_build=force_build
+    )

@@ -1,0 +1,170 @@
+"""What each page shows: read-only queries, kept out of the views.
+
+Every list here is bounded (a page, a "recent" slice) and loads its related
+rows with select_related, so a page costs the same few queries whether a
+project has ten jobs or a million.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Q
+
+from files import code as code_source
+from jobflows.dag import parents_of
+from routines import permissions
+from routines.models import Membership, Project, Routine
+from web import layout
+from web.forms import JobFilters
+from workers.models import Job, JobEvent, JobOutput
+from workers.states import FINAL, Status
+
+PAGE_SIZE = 50
+RECENT = 10
+PHASES = [
+    (Status.QUEUED, "queued_at", "Queued"),
+    (Status.BUILDING, "building_at", "Building"),
+    (Status.MAPPING_INPUTS, "mapping_inputs_at", "Inputs"),
+    (Status.RUNNING, "running_at", "Running"),
+    (Status.MAPPING_OUTPUTS, "mapping_outputs_at", "Outputs"),
+]
+_JOB_RELATED = ("project", "user", "routine_version__routine")
+
+
+# --- project ---------------------------------------------------------------------
+def dashboard(*, project: Project) -> dict:
+    recent = (
+        Job.objects.filter(project=project, flow_run__isnull=True)
+        .select_related(*_JOB_RELATED)
+        .order_by("-pk")[:RECENT]
+    )
+    return {
+        "recent_jobs": list(recent),
+        "routines": list(Routine.objects.filter(project=project).select_related("latest_version").order_by("name")),
+        "members": list(Membership.objects.filter(project=project).select_related("user").order_by("user__username")),
+    }
+
+
+# --- routine ---------------------------------------------------------------------
+def stack_summary(spec: dict) -> str:
+    stack = spec.get("stack") or {}
+    kind = stack.get("kind")
+    if kind == "docker_image":
+        return f"image {stack.get('image')}"
+    if kind == "base_stack":
+        return f"base stack {stack.get('name')} ({stack.get('image')})"
+    if kind == "docker_filename":
+        return f"Dockerfile {stack.get('dockerfile')} in the job folder"
+    return "unknown"
+
+
+def code_summary(spec: dict) -> str:
+    code = spec.get("code") or {}
+    if code.get("kind") in (None, "none"):
+        return "in the image"
+    ref = f" @ {code['ref']}" if code.get("ref") else ""
+    return f"{code['kind']}: {code_source.redact(code.get('url', ''))}{ref}"
+
+
+def routine_page(*, routine: Routine) -> dict:
+    versions = list(routine.versions.select_related("created_by").order_by("-number")[:20])
+    runs = Job.objects.filter(routine_version__routine=routine).select_related(*_JOB_RELATED).order_by("-pk")[:RECENT]
+    spec = routine.latest_version.spec if routine.latest_version_id else {}
+    return {
+        "versions": versions,
+        "recent_runs": list(runs),
+        "spec": spec,
+        "stack": stack_summary(spec) if spec else "",
+        "code": code_summary(spec) if spec else "",
+    }
+
+
+# --- job ---------------------------------------------------------------------------
+def timeline(job: Job) -> list[dict]:
+    """The phases a job went through, with when each began; the final one carries the outcome."""
+    order = [s for s, _, _ in PHASES]
+    reached = order.index(job.status) if job.status in order else (len(order) if job.status in FINAL else -1)
+    steps = []
+    for i, (status, field, label) in enumerate(PHASES):
+        at = getattr(job, field)
+        state = "current" if i == reached and job.status not in FINAL else "done" if at else "todo"
+        steps.append({"status": status, "label": label, "at": at, "state": state})
+    final = job.status if job.status in FINAL else ""
+    steps.append({"status": "FINAL", "label": final.title() or "Finished", "at": job.finished_at, "state": final})
+    return steps
+
+
+def job_page(*, job: Job) -> dict:
+    return {
+        "events": list(JobEvent.objects.filter(job=job).order_by("id")),
+        "outputs": list(JobOutput.objects.filter(job=job).order_by("path")),
+        "timeline": timeline(job),
+        "node_of": job.flow_run.root_id if job.flow_run_id else None,
+    }
+
+
+def flow_page(*, root: Job) -> dict:
+    from jobflows.services import latest_nodes
+
+    run = root.flow
+    nodes = latest_nodes(run)
+    drawn = layout.layout(run.dag["order"], run.dag["edges"])
+    parents = parents_of(run.dag)
+    rows = []
+    for key in run.dag["order"]:
+        job, box = nodes.get(key), drawn["boxes"][key]
+        rows.append({"key": key, "job": job, "box": box, "parents": parents[key]})
+    return {"run": run, "nodes": rows, "edges": drawn["edges"], "width": drawn["width"], "height": drawn["height"]}
+
+
+# --- job lists ---------------------------------------------------------------------------
+def job_list(*, user, project: Project | None, filters: JobFilters) -> dict:
+    """One page of jobs, newest first, by keyset on the id: no OFFSET scan and no COUNT(*)."""
+    jobs = Job.objects.filter(project=project) if project else permissions.visible_jobs(user)
+    jobs = _filtered(jobs, filters).select_related(*_JOB_RELATED)
+    if filters.after:  # going back to newer jobs
+        rows = list(jobs.filter(pk__gt=filters.after).order_by("pk")[: PAGE_SIZE + 1])
+        more_newer = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE][::-1]
+        more_older = True
+    else:
+        if filters.before:
+            jobs = jobs.filter(pk__lt=filters.before)
+        rows = list(jobs.order_by("-pk")[: PAGE_SIZE + 1])
+        more_older = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        more_newer = bool(filters.before)
+    return {
+        "jobs": rows,
+        "older": rows[-1].pk if rows and more_older else None,
+        "newer": rows[0].pk if rows and more_newer else None,
+    }
+
+
+def _filtered(jobs, filters: JobFilters):
+    if filters.status:
+        jobs = jobs.filter(status__in=filters.status)
+    if filters.routine:
+        jobs = jobs.filter(routine_version__routine_id=filters.routine)
+    if filters.user:
+        jobs = jobs.filter(user__username=filters.user)
+    if filters.since:
+        jobs = jobs.filter(created_at__gte=_midnight(filters.since))
+    if filters.until:
+        jobs = jobs.filter(created_at__lt=_midnight(filters.until + dt.timedelta(days=1)))
+    if not filters.nodes:
+        jobs = jobs.filter(Q(flow_run__isnull=True))
+    return jobs
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def filter_choices(*, user, project: Project | None) -> dict:
+    routines = Routine.objects.filter(project=project) if project else permissions.visible_routines(user)
+    return {
+        "routines": list(routines.select_related("project").order_by("project__slug", "name")[:500]),
+        "statuses": list(Status.values),
+    }
