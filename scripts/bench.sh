@@ -9,3 +9,4 @@ export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
 .venv/bin/python bench/run.py "$@"
 .venv/bin/python bench/flows.py
 .venv/bin/python bench/live.py
+.venv/bin/python bench/pages.py
