@@ -172,7 +172,9 @@ def job_rerun(request, pk: int):
     data = {k: request.POST[k] for k in forms.RERUN["properties"] if k in request.POST}
     errors = forms.check(forms.RERUN, data)
     if errors:
-        return render(request, "web/error.html", {"detail": "; ".join(sum(errors.values(), [])), "back": job}, status=400)
+        return render(
+            request, "web/error.html", {"detail": "; ".join(sum(errors.values(), [])), "back": job}, status=400
+        )
     try:
         new = web_services.rerun_job(job=job, user=request.user, force_build=data.get("force_build") == "on")
     except DomainError as exc:

@@ -9,6 +9,7 @@ fails these tests: it is installed by scripts/services.sh.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -41,6 +42,14 @@ def _server_env() -> dict:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+@pytest.fixture(autouse=True)
+def fresh_project_storage():
+    """The servers use the real storage under ACC_DATA_DIR, where project ids of an earlier session come back."""
+    root = Path(settings.MEDIA_ROOT)
+    if root.resolve().is_relative_to(Path(settings.DATA_DIR).resolve()):
+        shutil.rmtree(root / "projects", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

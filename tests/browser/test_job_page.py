@@ -72,14 +72,29 @@ def test_run_a_routine_from_its_form_and_watch_the_job_live(tab, start_worker, p
     # three lines of the job's own output while it still runs
     ticks = page.locator("#log .log-line", has_text="tick")
     expect(ticks.nth(2)).to_be_visible(timeout=30_000)
-    expect(page.locator("#status-badge")).to_have_text("RUNNING", timeout=1)
+    assert page.locator("#status-badge").inner_text() == "RUNNING"
     assert page.locator("#log .log-line", has_text="tick 3: hi Ada").count() == 1
     expect(page.locator('#timeline li[data-phase="RUNNING"]')).to_have_class(re.compile("current"))
     assert page.evaluate("document.body.dataset.live") == "websocket"
     assert len(log_frames(page, job_id)) >= 1, "log lines must arrive over /ws/live/"
 
+    # the socket drops mid-run: the page reconnects and resumes after the last seq it saw
+    page.evaluate("window.accJobPage.live.ws.close()")
+    expect(page.locator("#live-state")).to_have_attribute("data-state", "live", timeout=10_000)
+
+    # pause holds new lines back; resume shows them
+    page.click("#log-pause")
+    shown = ticks.count()
+    expect(page.locator("#log-pause")).to_contain_text("new)", timeout=5_000)
+    assert ticks.count() == shown
+    page.click("#log-pause")
+    expect(ticks).not_to_have_count(shown)
+
     expect(page.locator("#status-badge")).to_have_text("SUCCEEDED", timeout=60_000)
     expect(page.locator("#log .log-line", has_text="tick")).to_have_count(7)
+    assert page.locator("#log .log-line", has_text="tick").all_inner_texts() == [
+        f"tick {i}: hi Ada" for i in range(1, 8)
+    ], "no line lost or repeated across the reconnect"
     seqs = [f["seq"] for f in log_frames(page, job_id)]
     assert seqs == sorted(set(seqs)), "no chunk twice, in order"
 

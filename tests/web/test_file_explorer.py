@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from accelerator.errors import InvalidInput
 from files import services as files
 from routines import services as routines
 from tests.web.conftest import make_routine
@@ -72,7 +73,7 @@ def test_form_errors_show_next_to_their_field(signed_in, project, alice):
 def test_a_folder_cannot_move_into_itself(project):
     write(project, "d/x")
     files.make_folder(project=project, relpath="d/inner")
-    with pytest.raises(Exception, match="into itself"):
+    with pytest.raises(InvalidInput, match="into itself"):
         files.move_paths(project=project, relpaths=["d"], folder="d/inner")
 
 
@@ -96,7 +97,8 @@ def test_launch_opens_the_routine_form_with_the_selection(signed_in, project, al
     routine = make_routine(project, alice, schema=None)
     write(project, "data/a.csv")
     response = signed_in(alice).post(
-        "/projects/demo/files/data", {"action": "launch", "paths": ["data/a.csv", "data/b c.csv"], "routine": routine.pk}
+        "/projects/demo/files/data",
+        {"action": "launch", "paths": ["data/a.csv", "data/b c.csv"], "routine": routine.pk},
     )
     assert response.status_code == 302
     assert response["Location"] == f"/routines/{routine.pk}/?selected=data%2Fa.csv&selected=data%2Fb+c.csv"
@@ -137,6 +139,6 @@ def test_a_missing_selection_is_reported_next_to_it(signed_in, project, alice):
 def test_selection_conf_refuses_the_root_and_names_that_break_mappings(project, alice):
     routine = make_routine(project, alice, schema=None)
     write(project, "a:b")
-    for bad in ("", "a:b"):
-        with pytest.raises(Exception):
+    for bad, why in (("", "root cannot be selected"), ("a:b", "without ':'")):
+        with pytest.raises(InvalidInput, match=why):
             routines.selection_conf(project=project, version=routine.latest_version, paths=[bad])

@@ -7,7 +7,6 @@ import pytest
 from accelerator.crypto import decrypt_json, encrypt_json
 from jobflows.services import dispatch_flow
 from routines import services as routines
-from tests.web.conftest import make_routine
 from web import layout
 from workers.models import Job, JobOutput, LogChunk
 from workers.states import Status

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def editor_config(response) -> dict:
-    match = re.search(r'<script id="editor-config" type="application/json">(.*?)</script>', response.content.decode(), re.S)
+    match = re.search(
+        r'<script id="editor-config" type="application/json">(.*?)</script>', response.content.decode(), re.S
+    )
     assert match, "the page must carry the editor configuration"
     return json.loads(match.group(1))
 
