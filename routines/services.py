@@ -186,8 +186,13 @@ def run_routine(
     secrets: dict | None = None,
     version: RoutineVersion | None = None,
     force_build: bool = False,
+    resources: dict | None = None,
 ):
-    """Run a routine's version (latest by default) with conf overriding its defaults."""
+    """Run a routine's version (latest by default) with conf overriding its defaults.
+
+    `resources` (fields of `workers.services.new_job`) replace the version's;
+    a re-run passes the original job's so it asks for what that job had.
+    """
     from workers.services import submit_job
 
     if not permissions.can_run_routine(user, routine):
@@ -204,7 +209,7 @@ def run_routine(
         user=user,
         conf=merged,
         secrets=secrets or {},
-        resources=dict(version.spec.get("resources") or {}),
+        resources=dict(resources if resources is not None else version.spec.get("resources") or {}),
         force_build=force_build,
     )
 

@@ -9,7 +9,7 @@ from workers.models import Job
 
 
 def rerun_job(*, job: Job, user, force_build: bool = False) -> Job:
-    """Run a job's routine version again with the same conf and secrets.
+    """Run a job's routine version again with the same conf, secrets and resources.
 
     Without `force_build` the build-system cache may answer it at once with
     the earlier result; with it the job really runs again.
@@ -24,4 +24,9 @@ def rerun_job(*, job: Job, user, force_build: bool = False) -> Job:
         secrets=decrypt_json(job.secrets_encrypted, default={}),
         version=job.routine_version,
         force_build=force_build,
+        resources={field: getattr(job, field) for field in RERUN_RESOURCES},
     )
+
+
+# What a re-run keeps of the original job besides conf and secrets (Job fields).
+RERUN_RESOURCES = ("required_cores", "required_ram", "required_storage_local", "required_storage_workflow", "timeout")

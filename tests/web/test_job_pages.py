@@ -68,12 +68,14 @@ def test_cancel_from_the_page(signed_in, project, alice, bob, routine):
     assert Job.objects.get(pk=job.pk).status == Status.CANCELLED
 
 
-def test_rerun_submits_the_same_conf_and_secrets(signed_in, project, alice, routine):
+def test_rerun_submits_the_same_conf_secrets_and_resources(signed_in, project, alice, routine):
     job = run(routine, alice, WHO="Ada")
+    Job.objects.filter(pk=job.pk).update(required_cores=2.5, timeout=77)  # e.g. dispatched by accli with its own
     response = signed_in(alice).post(f"/jobs/{job.pk}/rerun/", {"force_build": "on"})
     again = Job.objects.exclude(pk=job.pk).get()
     assert response["Location"] == f"/jobs/{again.pk}/"
     assert again.conf == job.conf and again.force_build
+    assert (again.required_cores, again.timeout) == (2.5, 77)
     assert decrypt_json(again.secrets_encrypted) == {"KEY": "sekret"}
     assert signed_in(alice).post(f"/jobs/{job.pk}/rerun/", {"force_build": "yes"}).status_code == 400
 
