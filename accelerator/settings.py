@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "workers",
     "jobflows",
     "files",
+    "hosting",
     "web",
 ]
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("workers.urls")),
     path("api/v1/", include("jobflows.urls")),
     path("api/v1/", include("files.urls")),
+    path("api/v1/", include("hosting.urls")),
     path("", include("web.urls")),
     path("", include("accounts.urls")),
 ]

@@ -151,6 +151,23 @@ def load_manifest(*, project: Project, sha1: str) -> list[dict]:
         return parse_manifest(fh.read())
 
 
+def copy_code(*, source: Project, target: Project, filename: str) -> None:
+    """Make a manifest (with its blobs) or a zip of `source`'s jobstore available in `target`'s.
+
+    A hosted model's run lives in the launcher's project but runs the
+    author's code. Objects are named by their content, so what `target`
+    already has is kept.
+    """
+    kind, sha1 = parse_filename(filename)
+    needed = [filename]
+    if kind == "manifest":
+        needed = [f"cas_{e['hash']}.blob" for e in load_manifest(project=source, sha1=sha1)] + [filename]
+    for name in dict.fromkeys(needed):  # the manifest last: it is valid only once its blobs are there
+        if not exists(project=target, filename=name):
+            with open_object(project=source, filename=name) as fh:
+                storage.save_new(_name(target, name), fh)
+
+
 def make_upload_token(*, project: Project, filename: str) -> str:
     """A signed token that authorises one PUT of `filename` into this project's jobstore."""
     parse_filename(filename)

@@ -32,7 +32,6 @@ def as_dag(body: dict) -> dict:
 def dispatch_flow(*, project, user, body: dict) -> Job:
     """Create the run, its root job and one PENDING job per node; start what has no parents."""
     from routines import services as routines
-    from workers.services import create_job
 
     dag = as_dag(body)
     tasks = {}
@@ -42,6 +41,25 @@ def dispatch_flow(*, project, user, body: dict) -> Job:
         except SpecError as exc:
             raise InvalidInput(f"Node {node['id']}: {exc}") from None
         tasks[node["id"]] = {**task, "spec": routines.validate_spec(project=project, spec=task["spec"])}
+    with transaction.atomic():
+        nodes = {}
+        for key in dag["order"]:
+            task = tasks[key]
+            routine = routines.get_or_create_routine(project=project, name=task["name"], user=user)
+            version = routines.record_version(routine=routine, spec=task["spec"], user=user)
+            nodes[key] = {**{k: task[k] for k in ("conf", "secrets", "resources", "force_build")}, "version": version}
+        return start_flow(project=project, user=user, dag=dag, nodes=nodes)
+
+
+def start_flow(*, project, user, dag: dict, nodes: dict[str, dict]) -> Job:
+    """Create the run, its root job and one PENDING job per node of a validated `dag`; start what has no parents.
+
+    `nodes` maps each node id to its `version`, `conf`, `secrets`,
+    `resources` and `force_build`. The versions may belong to another
+    project (a hosted jobflow): the jobs still run in `project`.
+    """
+    from workers.services import create_job
+
     now = timezone.now()
     with transaction.atomic():
         root = Job.objects.create(
@@ -51,23 +69,22 @@ def dispatch_flow(*, project, user, body: dict) -> Job:
             status=Status.QUEUED,
             status_changed_at=now,
             queued_at=now,
-            timeout=max(t["resources"].get("timeout") or 1 for t in tasks.values()),
+            timeout=max(n["resources"].get("timeout") or 1 for n in nodes.values()),
         )
         JobEvent.objects.create(job=root, status=Status.QUEUED, reason=f"jobflow submitted by {user}", created_at=now)
         run = JobflowRun.objects.create(
             root=root, project=project, user=user, dag=dag, pipe=f"acc-pipe-run-{root.pk}-{secrets.token_hex(4)}"
         )
         for key in dag["order"]:
-            task = tasks[key]
-            routine = routines.get_or_create_routine(project=project, name=task["name"], user=user)
-            version = routines.record_version(routine=routine, spec=task["spec"], user=user)
+            node = nodes[key]
             create_job(
-                version=version,
+                version=node["version"],
+                project=project,
                 user=user,
-                conf=task["conf"],
-                secrets=task["secrets"],
-                resources=task["resources"],
-                force_build=task["force_build"],
+                conf=node["conf"],
+                secrets=node["secrets"],
+                resources=node["resources"],
+                force_build=node["force_build"],
                 status=Status.PENDING,
                 flow_run=run,
                 node_key=key,

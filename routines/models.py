@@ -33,6 +33,14 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    personal_of = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="home_project",
+        help_text="Set on a user's own area, where runs of hosted models keep their inputs and outputs.",
+    )
 
     objects = ProjectQuerySet.as_manager()
 

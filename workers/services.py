@@ -31,14 +31,19 @@ def new_job(
     status: str = Status.QUEUED,
     flow_run=None,
     node_key: str = "",
+    project=None,
 ) -> Job:
-    """An unsaved job in its first state: QUEUED when it can run now, PENDING when it waits for others."""
+    """An unsaved job in its first state: QUEUED when it can run now, PENDING when it waits for others.
+
+    The job runs in `project` (default: its routine's). A hosted model's run
+    lives in the launcher's project, whose files it reads and writes.
+    """
     timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
     now = timezone.now()
     return Job(
-        project=version.routine.project,
+        project=project or version.routine.project,
         routine_version=version,
         user=user,
         name=version.routine.name,
@@ -67,9 +72,19 @@ def create_job(*, reason: str = "", **fields) -> Job:
     return save_new(job, reason=reason or f"submitted by {job.user}")
 
 
-def submit_job(*, version, user, conf: dict, secrets: dict, resources: dict, force_build: bool = False) -> Job:
+def submit_job(
+    *, version, user, conf: dict, secrets: dict, resources: dict, force_build: bool = False, project=None
+) -> Job:
     """Create a job for `version`: answered from the cache, joined to an identical running job, or queued."""
-    job = new_job(version=version, user=user, conf=conf, secrets=secrets, resources=resources, force_build=force_build)
+    job = new_job(
+        version=version,
+        user=user,
+        conf=conf,
+        secrets=secrets,
+        resources=resources,
+        force_build=force_build,
+        project=project,
+    )
     decision = cache.lookup(job)
     for field, value in decision.fields().items():
         setattr(job, field, value)
