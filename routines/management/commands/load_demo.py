@@ -39,6 +39,21 @@ ROUTINES = [
         "timeout": 600,
     },
     {
+        "name": "square",
+        "description": "Prints n squared. Published as the hosted model `demo-hosted`.",
+        "job_kwargs": {
+            "docker_image": "acc-test/busybox:latest",
+            "command": 'mkdir -p out; echo "$n squared is $((n*n))" | tee out/square.txt',
+            "conf": {},
+        },
+        "conf_schema": {
+            "type": "object",
+            "properties": {"n": {"type": "integer", "title": "n", "description": "The number to square."}},
+            "required": ["n"],
+        },
+        "timeout": 600,
+    },
+    {
         "name": "count-lines",
         "description": "Counts the lines of the files in data/ of the project.",
         "job_kwargs": {
@@ -76,7 +91,27 @@ class Command(BaseCommand):
             if routine is None:
                 services.save_routine(project=project, user=user, task=task, description=item["description"])
         self._demo_data(project)
-        self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD}, project demo")
+        self._hosted(project, user)
+        self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD}, project demo, hosted model demo-hosted")
+
+    def _hosted(self, project, user):
+        from hosting import services as hosting
+        from hosting.models import HostedModel
+
+        if HostedModel.objects.filter(slug="demo-hosted").exists():
+            return
+        routine = Routine.objects.get(project=project, name="square")
+        data = {
+            "slug": "demo-hosted",
+            "title": "Square a number",
+            "description": "Give an integer **n**; the model prints *n* squared and keeps it in `square.txt` "
+            "in your own area.",
+            "tags": ["demo", "math"],
+            "policy": "public",
+            "routine": routine.pk,
+            "outputs": [{"path": "/code/out/", "name": "result"}],
+        }
+        hosting.publish(user=user, project_slug=project.slug, data=data)
 
     def _demo_data(self, project):
         from django.core.files.base import ContentFile
