@@ -136,6 +136,16 @@ def unshare(model: HostedModel, *, user=None, group: Group | None = None) -> Non
         remove_perm(perm, user or group, model)
 
 
+def forget_shares(model: HostedModel) -> None:
+    """Remove every object permission on `model` (guardian keeps them by id, not by foreign key)."""
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    kind = ContentType.objects.get_for_model(HostedModel)
+    for table in (UserObjectPermission, GroupObjectPermission):
+        table.objects.filter(content_type=kind, object_pk=str(model.pk)).delete()
+
+
 def shares_of(model: HostedModel) -> list[dict]:
     """[{"user" | "group": name, "launch": bool}] for the people and groups the model is shared with."""
     rows = []

@@ -22,7 +22,7 @@ import re
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from web.schema_form import to_env, validate
+from web.schema_form import secret_fields, to_env, validate
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
@@ -158,18 +158,36 @@ def check_tags(tags) -> list[str]:
 
 # --- launches ---------------------------------------------------------------------------
 def check_conf(schema: dict, conf) -> dict[str, str]:
-    """The launch's conf as the job's environment strings; SchemaProblem names every wrong field."""
+    """The launch's conf as the job's environment strings; SchemaProblem names every wrong field.
+
+    A wrong secret field (see `split_secrets`) is named without its value.
+    """
     conf = {} if conf is None else conf
     if not isinstance(conf, dict):
         raise SchemaProblem('conf must be a JSON object, e.g. {"n": 3}.')
     if schema:
         errors = validate(schema, conf)
         if errors:
-            raise SchemaProblem("conf does not match the model's schema: " + _describe(errors))
+            hidden = secret_fields(schema)
+            text = _describe(errors, hidden)
+            for value in (conf.get(name) for name in hidden):
+                if isinstance(value, str) and len(value) >= 3:  # a message about the whole conf may quote it
+                    text = text.replace(value, "***")
+            raise SchemaProblem("conf does not match the model's schema: " + text)
     for name in conf:
         if not NAME.match(name) or "-" in name:
             raise SchemaProblem(f"conf key '{name}' must be a plain name (letters, digits, '_').")
     return {k: to_env(v) for k, v in conf.items() if v is not None}
+
+
+def split_secrets(schema: dict, conf: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(conf, secrets): top-level fields marked `"format": "password"` or `"writeOnly": true` are secrets,
+    as on a routine's Run form, and go to the job's encrypted secrets instead of its conf."""
+    hidden = secret_fields(schema)
+    return (
+        {k: v for k, v in conf.items() if k not in hidden},
+        {k: v for k, v in conf.items() if k in hidden and v != ""},
+    )
 
 
 def check_secrets(schema: dict | None, secrets) -> dict[str, str]:
@@ -189,9 +207,11 @@ def check_secrets(schema: dict | None, secrets) -> dict[str, str]:
     return {k: v for k, v in secrets.items() if v not in (None, "")}
 
 
-def _describe(errors: dict[str, list[str]]) -> str:
+def _describe(errors: dict[str, list[str]], hidden: set[str] = frozenset()) -> str:
     parts = []
     for path, messages in sorted(errors.items()):
         field = path.removeprefix("root").lstrip(".") or "(the whole conf)"
+        if field.split(".")[0] in hidden and messages != ["Required."]:  # jsonschema quotes the value
+            messages = ["not valid; the value is secret and not repeated here, see the field's description."]
         parts.append(f"{field}: {' '.join(messages)}")
     return "; ".join(parts)

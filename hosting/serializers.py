@@ -1,5 +1,7 @@
-"""The REST shapes of hosted models, versions and runs. Link tokens and secrets never appear here
-except `link` for those who manage a model."""
+"""The REST shapes of hosted models, versions and runs. Secrets never appear here, and link tokens only
+in `link` for those who manage a model and in run status URLs, echoing the token the request presented."""
+
+from urllib.parse import urlencode
 
 from rest_framework import serializers
 
@@ -199,7 +201,10 @@ class HostedRunSerializer(serializers.ModelSerializer):
         return run.project.slug if self._own(run) else None
 
     def get_status_url(self, run) -> str:
-        return self.context["request"].build_absolute_uri(f"/api/v1/hosted/{run.model.slug}/runs/{run.pk}/")
+        """For a link-policy model it carries the token the request presented, so a link holder can poll it."""
+        token = self.context.get("token") if run.model.policy == Policy.LINK else None
+        query = f"?{urlencode({'token': token})}" if token else ""
+        return self.context["request"].build_absolute_uri(f"/api/v1/hosted/{run.model.slug}/runs/{run.pk}/{query}")
 
     def get_detail(self, run) -> dict | None:
         """Conf, inputs, outputs and log links: the launcher's own business."""

@@ -37,6 +37,7 @@ from workers.models import Job, JobOutput
 from workers.states import FINAL, Status
 
 MAPPING_KEYS = ("input_mappings", "output_mappings")
+RESERVED_SLUGS = {"new"}  # /hosted/new/ is the publish page
 
 
 def _problem(exc: schemas.SchemaProblem) -> InvalidInput:
@@ -119,6 +120,8 @@ def publish(*, user, project_slug: str, data: dict) -> HostedModel:
     """A new hosted model with its version 1. `data` is what HostedModelCreate describes."""
     project = permissions.get_project(user, project_slug, needed=Role.MEMBER)
     slug = data["slug"]
+    if slug in RESERVED_SLUGS:
+        raise InvalidInput(f"'{slug}' is reserved (it names a page); choose another slug.")
     if HostedModel.objects.filter(slug=slug).exists():
         raise Conflict(f"A hosted model with slug '{slug}' exists already; choose another slug.")
     kind, version, flow = _source(
@@ -271,12 +274,20 @@ def set_version_status(*, model: HostedModel, user, number: int, status: str, su
         version.successor = follow if status != VersionStatus.ACTIVE else None
         version.status_changed_at = timezone.now()
         version.save(update_fields=["status", "successor", "status_changed_at"])
-        if status == VersionStatus.ARCHIVED and model.default_version_id == version.pk:
-            replacement = (
+        if status == VersionStatus.ARCHIVED:
+            replacement = follow or (
                 model.versions.exclude(status=VersionStatus.ARCHIVED).exclude(pk=version.pk).order_by("-number").first()
             )
-            HostedModel.objects.filter(pk=model.pk).update(default_version=replacement)
-            model.default_version = replacement
+            # versions that named this one as successor name the replacement (or none, if that is themselves)
+            pointing = model.versions.filter(successor=version)
+            pointing.exclude(pk=getattr(replacement, "pk", None)).update(successor=replacement)
+            pointing.update(successor=None)
+            if model.default_version_id == version.pk:
+                HostedModel.objects.filter(pk=model.pk).update(default_version=replacement)
+                model.default_version = replacement
+        elif model.default_version_id is None:  # every other version is archived
+            HostedModel.objects.filter(pk=model.pk).update(default_version=version)
+            model.default_version = version
     return version
 
 
@@ -440,11 +451,15 @@ def launch(
 ) -> HostedRun:
     """Start a run of `model` for `user`; nothing is created when anything is wrong."""
     if not access.can_launch(user, model, token=token):
+        if access.can_view(user, model, token=token):
+            raise Forbidden(f"'{model.slug}' is shared with you for viewing only; ask its author for launch access.")
         raise NotFound(access.not_found_message(model.slug, token))
     chosen_version = version_to_launch(model, version)
     try:
-        conf_env = schemas.check_conf(chosen_version.conf_schema, conf)
-        secret_values = schemas.check_secrets(chosen_version.secrets_schema, secrets)
+        conf_env, conf_secrets = schemas.split_secrets(
+            chosen_version.conf_schema, schemas.check_conf(chosen_version.conf_schema, conf)
+        )
+        secret_values = {**conf_secrets, **schemas.check_secrets(chosen_version.secrets_schema, secrets)}
     except schemas.SchemaProblem as exc:
         raise _problem(exc) from None
     target = target_project(user, project)
@@ -525,6 +540,25 @@ def runs_for(user, model: HostedModel):
     """Every run for those who manage the model; one's own runs for everyone else."""
     runs = HostedRun.objects.filter(model=model).select_related("version", "user", "job", "project")
     return runs if access.can_manage(user, model) else runs.filter(user=user)
+
+
+def own_run(user, slug: str, run_id: int) -> HostedRun | None:
+    """`user`'s own run `run_id` of the model `slug`, whatever their access to the model is now."""
+    if not user or not user.is_authenticated:
+        return None
+    runs = HostedRun.objects.select_related("model", "version", "user", "job", "project")
+    return runs.filter(pk=run_id, user=user, model__slug=slug).first()
+
+
+def delete_model(*, model: HostedModel, user) -> None:
+    """Delete a model that was never launched, with its versions and shares."""
+    if not access.can_manage(user, model):
+        raise Forbidden("Only the author and the maintainers of its project can delete this hosted model.")
+    if model.runs.exists():
+        raise Conflict("This model has runs, whose history stays readable; archive its versions instead.")
+    with transaction.atomic():
+        access.forget_shares(model)
+        model.delete()
 
 
 def get_run(user, model: HostedModel, run_id: int) -> HostedRun:

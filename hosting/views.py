@@ -3,13 +3,15 @@
 Link-policy models accept their link token as `?token=` or the `X-Link-Token` header.
 """
 
+import json
+
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accelerator.errors import Conflict
+from accelerator.errors import NotFound
 from hosting import access, services
 from hosting.models import Via
 from hosting.serializers import (
@@ -37,6 +39,10 @@ def _model(request, slug, *, manage=False):
     return access.get_model(request.user, slug, token=link_token(request), manage=manage)
 
 
+def _run_context(request, **extra) -> dict:
+    return {"request": request, "token": link_token(request), **extra}
+
+
 def _parsed(serializer_class, request):
     data = serializer_class(data=request.data)
     data.is_valid(raise_exception=True)
@@ -57,7 +63,7 @@ class HostedListView(APIView):
             models = models.filter(Q(title__icontains=word) | Q(description__icontains=word) | Q(slug__icontains=word))
         tag = request.query_params.get("tag")
         if tag:
-            models = models.filter(tags__contains=[tag.lower()])
+            models = models.filter(tags__icontains=json.dumps(tag.lower()))  # JSON text: SQLite and PostgreSQL
         context = {"request": request}
         return Response(HostedModelSerializer(models.order_by("title", "slug")[:200], many=True, context=context).data)
 
@@ -81,11 +87,9 @@ class HostedDetailView(APIView):
         )
         return Response(HostedModelDetailSerializer(model, context={"request": request}).data)
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, slug):
-        model = _model(request, slug, manage=True)
-        if model.runs.exists():
-            raise Conflict("This model has runs, whose history stays readable; archive its versions instead.")
-        model.delete()
+        services.delete_model(model=_model(request, slug, manage=True), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -98,6 +102,7 @@ class HostedLinkView(APIView):
         link = request.build_absolute_uri(f"/hosted/{model.slug}/?token={token}")
         return Response({"link": link, "token": token})
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, slug):
         """Revoke the link: nobody gets in with a token until a new one is issued."""
         model = _model(request, slug, manage=True)
@@ -158,7 +163,7 @@ class HostedRunListView(APIView):
         """Your runs of the model; all runs (without their inputs, conf or outputs) for those who manage it."""
         model = _model(request, slug)
         runs = services.runs_for(request.user, model)[:200]
-        return Response(HostedRunSerializer(runs, many=True, context={"request": request}).data)
+        return Response(HostedRunSerializer(runs, many=True, context=_run_context(request)).data)
 
     @extend_schema(parameters=[TOKEN], request=LaunchSerializer, responses={201: HostedRunSerializer})
     def post(self, request, slug):
@@ -167,16 +172,20 @@ class HostedRunListView(APIView):
         model = _model(request, slug)
         data = _parsed(LaunchSerializer, request)
         run = services.launch(model=model, user=request.user, token=token, via=Via.API, **data)
-        context = {"request": request, "detail": True}
-        return Response(HostedRunSerializer(run, context=context).data, status=201)
+        return Response(HostedRunSerializer(run, context=_run_context(request, detail=True)).data, status=201)
 
 
 class HostedRunDetailView(APIView):
     @extend_schema(parameters=[TOKEN], responses=HostedRunSerializer)
     def get(self, request, slug, run_id):
-        model = _model(request, slug)
-        run = services.get_run(request.user, model, run_id)
-        return Response(HostedRunSerializer(run, context={"request": request, "detail": True}).data)
+        """A launcher keeps reading their own runs even after losing access to the model (e.g. a revoked link)."""
+        try:
+            run = services.get_run(request.user, _model(request, slug), run_id)
+        except NotFound:
+            run = services.own_run(request.user, slug, run_id)
+            if run is None:
+                raise
+        return Response(HostedRunSerializer(run, context=_run_context(request, detail=True)).data)
 
 
 class HostedUsageView(APIView):

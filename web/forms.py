@@ -21,6 +21,8 @@ NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[^/\\\
 PATH = {"type": "string", "maxLength": 1024}
 PATHS = {"type": "array", "items": PATH, "minItems": 1, "maxItems": 1000}
 ID = {"type": "string", "pattern": r"^[0-9]{1,18}$"}
+# A routine id, or `hosted:<slug>` for a hosted model launched on the selection.
+LAUNCHABLE = {"type": "string", "pattern": r"^([0-9]{1,18}|hosted:[a-z0-9][a-z0-9-]{0,63})$"}
 DATE = {"type": "string", "pattern": r"^$|^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 
 _MESSAGES = {
@@ -59,7 +61,9 @@ FILE_ACTIONS = {
         {"action": {"const": "move"}, "paths": PATHS, "destination": PATH}, ["action", "paths", "destination"]
     ),
     "delete": _obj({"action": {"const": "delete"}, "paths": PATHS}, ["action", "paths"]),
-    "launch": _obj({"action": {"const": "launch"}, "paths": PATHS, "routine": ID}, ["action", "paths", "routine"]),
+    "launch": _obj(
+        {"action": {"const": "launch"}, "paths": PATHS, "routine": LAUNCHABLE}, ["action", "paths", "routine"]
+    ),
 }
 
 

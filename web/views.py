@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accelerator.errors import DomainError, Forbidden, NotFound
 from files import services as files
+from hosting import access as hosting_access
+from hosting.pages import launchable_models
 from jobflows import services as jobflows
 from routines import permissions
 from routines import services as routines
@@ -214,12 +216,15 @@ def file_explorer(request, slug: str, path: str = ""):
         "posted": data,
         "posted_json": json.dumps(data),
         "routines": list(routines_),
+        "hosted_models": launchable_models(request.user),
         "can_write": permissions.can_write_files(request.user, project),
     }
     return render(request, "web/files.html", context, status=400 if errors else 200)
 
 
 def _file_action(request, project, relpath: str, data: dict):
+    if data["action"] == "launch" and data["routine"].startswith("hosted:"):
+        return _launch_hosted(request, project, data["routine"].removeprefix("hosted:"), data["paths"])
     if data["action"] == "launch":
         routine = _routine_for(request.user, int(data["routine"]))
         if routine.project_id != project.pk:
@@ -238,6 +243,15 @@ def _file_action(request, project, relpath: str, data: dict):
         for path in data["paths"]:
             files.delete_path(project=project, relpath=path)
     return redirect("web-files", slug=project.slug, path=relpath)
+
+
+def _launch_hosted(request, project, slug: str, paths: list[str]):
+    """A hosted model's page, with this project and the selection to launch on."""
+    model = hosting_access.get_model(request.user, slug)
+    if not hosting_access.can_launch(request.user, model):
+        raise NotFound(hosting_access.not_found_message(slug, None))
+    query = urlencode([("project", project.slug), *(("selected", p) for p in paths)])
+    return HttpResponseRedirect(f"/hosted/{model.slug}/?{query}")
 
 
 def _error_field(data: dict) -> str:

@@ -58,3 +58,9 @@ def publish(user, routine, *, slug="square", policy="public", **extra):
 
 def write(project, relpath, data: bytes):
     files.write_file(project=project, relpath=relpath, stream=io.BytesIO(data))
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Every test here creates several users and none signs in by password: hash cheaply."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -3,6 +3,7 @@ and writes its outputs there; the author sees the run but not what the launcher 
 
 import pytest
 
+from hosting import access
 from hosting import services as hosting
 from hosting.models import HostedRun
 from tests.conftest import wait_for_status
@@ -65,20 +66,45 @@ def test_portal_api_launch_runs_in_the_launchers_area_and_returns_outputs(api, s
     assert HostedRun.objects.count() == 2 and model.runs.count() == 2
 
 
+@pytest.mark.django_db
 def test_bad_launches_are_refused_and_start_nothing(api, project, alice, carol, bob):
-    publish(alice, square_routine(project, alice))
+    routine = square_routine(project, alice)
+    square = publish(alice, routine)
+    link_model = publish(alice, routine, slug="square-link", policy="link")
+    token = access.link_token_of(link_model)
+    hosting.revoke_link(model=link_model, user=alice)
+    required = [{"name": "data", "title": "Your data", "kind": "file", "required": True, "target": "/code/in/data.txt"}]
+    hosting.add_version(model=square, user=alice, data={"inputs_schema": required})
+    hosting.set_version_status(model=square, user=alice, number=1, status="archived")
     write(project, "secret/alice.txt", b"alice only")
+    write(hosting.home_project(carol), "mine/data.txt", b"carol's")
+    mine = {"data": "mine/data.txt"}
     cases = [
-        ({"conf": {"n": "seven"}}, 400, "n:"),
-        ({"conf": {}}, 400, "n: Required"),
+        (
+            {"conf": {"n": "seven"}, "inputs": mine},
+            400,
+            "conf does not match the model's schema: n: 'seven' is not of type 'integer'",
+        ),
+        ({"conf": {}, "inputs": mine}, 400, "n: Required"),
+        ({"conf": {"n": 1}}, 400, "Input 'data' (Your data) is required: give a file path."),
         ({"conf": {"n": 1}, "inputs": {"data": "acc://demo/secret/alice.txt"}}, 400, "outside project"),
-        ({"conf": {"n": 1}, "inputs": {"data": "../../etc/passwd"}}, 400, ""),
+        ({"conf": {"n": 1}, "inputs": {"data": "../../etc/passwd"}}, 400, "contains '..'; paths must stay inside"),
         ({"conf": {"n": 1}, "inputs": {"data": "missing.txt"}}, 400, "does not exist"),
+        ({"conf": {"n": 1}, "inputs": {**mine, "extra": "x"}}, 400, "Unknown inputs: extra. This model takes: data"),
+        ({"conf": {"n": 1}, "inputs": mine, "secrets": {"OTHER": "x"}}, 400, "Unknown secrets: OTHER."),
         ({"conf": {"n": 1}, "version": 9}, 404, "no version 9"),
-        ({"conf": {"n": 1}, "project": "demo"}, 404, "not a member"),
+        (
+            {"conf": {"n": 1}, "version": 1},
+            400,
+            "Version 1 of 'square' is archived and can no longer be launched. Launch version 2 instead.",
+        ),
+        ({"conf": {"n": 1}, "inputs": mine, "project": "demo"}, 404, "not a member"),
     ]
     for body, code, text in cases:
         response = api(carol).post("/api/v1/hosted/square/runs/", body, format="json")
         assert response.status_code == code, (body, response.content)
         assert text in response.json()["detail"], (body, response.json())
+    revoked = api(carol).post(f"/api/v1/hosted/square-link/runs/?token={token}", {"conf": {"n": 1}}, format="json")
+    assert revoked.status_code == 404
+    assert "If you were given a link, it may have been revoked or replaced" in revoked.json()["detail"]
     assert Job.objects.count() == 0 and HostedRun.objects.count() == 0
