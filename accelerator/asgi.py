@@ -9,11 +9,30 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from workers.proxy import InteractiveProxy  # noqa: E402
 from workers.routing import websocket_urlpatterns  # noqa: E402
+
+
+class InteractiveRouter:
+    """Interactive sessions to the proxy (a path under /interactive/, or a session's own host), the rest on."""
+
+    def __init__(self, proxy: InteractiveProxy, other):
+        self.proxy, self.other = proxy, other
+
+    async def __call__(self, scope, receive, send):
+        app = self.proxy if self.proxy.handles(scope) else self.other
+        return await app(scope, receive, send)
+
+
+# The proxy serves HTTP and websockets alike; it authenticates on its own, checks a websocket's Origin
+# itself (a session's host is not one of ALLOWED_HOSTS), and keeps the platform's cookies away from the server.
+interactive_proxy = InteractiveProxy()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "http": InteractiveRouter(interactive_proxy, django_asgi_app),
+        "websocket": InteractiveRouter(
+            interactive_proxy, AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

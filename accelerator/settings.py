@@ -202,6 +202,26 @@ ACC_PIPE_RETENTION = env_int("ACC_PIPE_RETENTION", 24 * 3600)
 ACC_LOG_FLUSH_SECONDS = env_float("ACC_LOG_FLUSH_SECONDS", 0.1)
 ACC_LOG_MAX_BYTES = env_int("ACC_LOG_MAX_BYTES", 20 * 1024 * 1024)
 
+# --- interactive sessions (a routine whose conf has interactive_socket) ---------
+# Base of the session URLs written to job logs; pages link relatively (/interactive/<id>/).
+ACC_INTERACTIVE_BASE_URL = (
+    env_str("ACC_INTERACTIVE_BASE_URL", "") or ACC_PUBLIC_URL or f"http://127.0.0.1:{env_int('PORT', 8000)}"
+).rstrip("/")
+# A host of its own per session, e.g. "{id}.sessions.example.org" (wildcard DNS and certificate): the pages a
+# session serves then run on another origin than the platform's. Empty: sessions live under /interactive/.
+# Without a port the platform's request port is used ("{id}.localhost" works for a local run).
+ACC_INTERACTIVE_HOST = env_str("ACC_INTERACTIVE_HOST", "")
+# Live (not yet ended) sessions one user may have at once; 0 = no limit.
+ACC_INTERACTIVE_MAX_PER_USER = env_int("ACC_INTERACTIVE_MAX_PER_USER", 3)
+# How much the owner may extend a session beyond its timeout, in total (s); 0 = no extensions.
+ACC_INTERACTIVE_MAX_EXTEND = env_int("ACC_INTERACTIVE_MAX_EXTEND", 4 * 3600)
+# What the job page's "Extend" button adds (s).
+ACC_INTERACTIVE_EXTEND_STEP = env_int("ACC_INTERACTIVE_EXTEND_STEP", 1800)
+# docker backend: "" gives each TCP session an internal network of its own; a name puts all on that network.
+ACC_INTERACTIVE_NETWORK = env_str("ACC_INTERACTIVE_NETWORK", "")
+# Host folders shared with jobs whose interactive socket is a Unix socket (engine host = web host).
+ACC_INTERACTIVE_SOCKET_DIR = Path(env_str("ACC_INTERACTIVE_SOCKET_DIR", str(DATA_DIR / "sockets"))).resolve()
+
 # --- tokens -----------------------------------------------------------------
 ACC_AUTH_CODE_TTL = env_int("ACC_AUTH_CODE_TTL", 300)
 ACC_ACCESS_TOKEN_TTL = env_int("ACC_ACCESS_TOKEN_TTL", 3600)

@@ -17,7 +17,9 @@ from routines import permissions
 from routines.models import Membership, Project, Routine
 from web import layout
 from web.forms import JobFilters
-from workers.models import Job, JobEvent, JobOutput
+from workers import interactive
+from workers.backends.sockets import is_interactive
+from workers.models import InteractiveSession, Job, JobEvent, JobOutput
 from workers.states import FINAL, Status
 
 PAGE_SIZE = 50
@@ -101,7 +103,15 @@ def job_page(*, job: Job) -> dict:
         "outputs": list(JobOutput.objects.filter(job=job).order_by("path")),
         "timeline": timeline(job),
         "node_of": job.flow_run.root_id if job.flow_run_id else None,
+        "session": interactive_session(job),
     }
+
+
+def interactive_session(job: Job) -> dict | None:
+    """An interactive job's session as the page shows it (link, state, end time, what is left to extend)."""
+    if not is_interactive(job.conf):
+        return None
+    return interactive.describe(InteractiveSession.objects.filter(job=job).first(), job)
 
 
 def flow_page(*, root: Job) -> dict:

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from web import views
+from web import interactive_views, views
 
 urlpatterns = [
     path("projects/<slug:slug>/", views.project_dashboard, name="web-project"),
@@ -15,4 +15,6 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="web-job-cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="web-job-retry"),
     path("jobs/<int:pk>/rerun/", views.job_rerun, name="web-job-rerun"),
+    path("jobs/<int:pk>/session/stop/", interactive_views.session_stop, name="web-session-stop"),
+    path("jobs/<int:pk>/session/extend/", interactive_views.session_extend, name="web-session-extend"),
 ]

@@ -31,6 +31,7 @@ from routines import permissions
 from workers import identity
 from workers import spec as specs
 from workers.backends import get_backend
+from workers.backends.sockets import is_interactive
 from workers.models import Job, JobOutput, LogChunk
 from workers.states import ACTIVE, Status, transition
 
@@ -154,6 +155,9 @@ def lookup(job: Job, *, upstream: dict[str, str] | None = None) -> Decision:
     decision = Decision(document=document, key=key)
     if spec.get("deterministic") is False:
         decision.note = "The routine is declared non-deterministic: its jobs always run."
+        return decision
+    if is_interactive(job.conf):
+        decision.note = "An interactive session is never reused or joined: each dispatch runs its own server."
         return decision
     if job.force_build:
         decision.note = "force_build (no_cache) was set: the job runs even if an identical one succeeded."

@@ -9,7 +9,8 @@ truth and clients catch up with ?after_seq= (or `after_seq` on /ws/live/).
 
 Groups (names valid for channels_redis: ASCII letters, digits, '-', '.'):
 `job-<id>` gets `job.status` and `job.log` of that job; `run-<root id>` gets
-`run.node`, the status changes of a jobflow's root and of every node.
+`run.node`, the status changes of a jobflow's root and of every node;
+`interactive-sessions` gets `session.ended` (the proxies listen to it).
 """
 
 import asyncio
@@ -80,6 +81,14 @@ def job_status_changed(job_id: int, status: str, reason: str, *, run: int | None
     _publisher.send(job_group(job_id), {"type": "job.status", **message})
     if run is not None:
         _publisher.send(run_group(run), {"type": "run.node", **message})
+
+
+SESSIONS_GROUP = "interactive-sessions"
+
+
+def session_ended(token: str) -> None:
+    """Tell every proxy that a session is over, so none forwards to its server any more (workers.proxy)."""
+    _publisher.send(SESSIONS_GROUP, {"type": "session.ended", "token": token})
 
 
 def job_log_appended(job_id: int, seq: int, text: str) -> None:

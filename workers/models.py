@@ -138,3 +138,43 @@ class JobOutput(models.Model):
     class Meta:
         ordering = ["job", "path"]
         constraints = [models.UniqueConstraint(fields=["job", "path"], name="output_path_unique")]
+
+
+class InteractiveSession(models.Model):
+    """The live server of an interactive job (conf `interactive_socket`) and the URL that reaches it.
+
+    Created by the worker just before the job starts. `token` is the
+    unguessable id in the URL; `address` (where the proxy connects) is set
+    once the server accepts connections, and `ends_at` is the deadline:
+    start + timeout + extensions. `ended_at` is set as soon as the server
+    has stopped, so the URL says the session is over from then on.
+    """
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="interactive")
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    socket = models.CharField(max_length=300, help_text="The conf's interactive_socket, as given.")
+    address = models.CharField(max_length=500, blank=True, help_text="tcp://host:port or unix:///path (operators).")
+    strip_prefix = models.BooleanField(default=True, help_text="Forward paths without /interactive/<token>.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    extended_seconds = models.PositiveIntegerField(default=0)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"session of job #{self.job_id}"
+
+    @property
+    def path(self) -> str:
+        return f"/interactive/{self.token}/"
+
+    @property
+    def is_over(self) -> bool:
+        return self.ended_at is not None

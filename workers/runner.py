@@ -7,6 +7,7 @@ settled by compare-and-set, never by overwriting.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 import time
@@ -23,11 +24,11 @@ from files import code as code_source
 from files import digests
 from files import mappings as mapping_syntax
 from files import services as files
-from workers import cache, identity, logs
+from workers import cache, identity, interactive, logs
 from workers import spec as specs
-from workers.backends import get_backend
+from workers.backends import get_backend, sockets
 from workers.backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
-from workers.models import Job, JobOutput
+from workers.models import InteractiveSession, Job, JobOutput
 from workers.states import Status, transition
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class JobRunner:
         self.input_files: dict[str, dict[str, str]] = {}
         self.pipe_before: dict[str, str] | None = None
         self.image: str | None = None
+        self.session: InteractiveSession | None = None
+        self.session_end = ""  # how an interactive session ended: "stopped", "timeout" or "" (the server exited)
 
     # --- entry point ----------------------------------------------------------
     def run(self) -> int | None:
@@ -191,8 +194,14 @@ class JobRunner:
         self.job.cache_key = key
 
     def _execute(self, image: str | None) -> tuple[Exit, bool]:
+        if sockets.is_interactive(self.job.conf):
+            self.session = interactive.open_session(self.job)
         job_spec = specs.build_job_spec(
-            self.job, image=image, secrets=self.secrets, uses_images=self.backend.uses_images
+            self.job,
+            image=image,
+            secrets=self.secrets,
+            uses_images=self.backend.uses_images,
+            extra_env=interactive.session_env(self.session) if self.session else None,
         )
         self.image = image
         if self.job.flow_run_id and self.spec.get("deterministic") is not False:
@@ -204,7 +213,12 @@ class JobRunner:
         if not transition(self.job.pk, Status.RUNNING, reason="started", backend_state=self.state, image=image or ""):
             raise JobCancelled
         drainer = logs.pump(self.backend.logs(self.state), self.writer)
-        exit_, timed_out = self._wait(job_spec.timeout)
+        if self.session is not None:
+            interactive.started(self.session, timeout=job_spec.timeout)
+            exit_, timed_out = self._wait_session()
+            interactive.mark_ended(self.session)  # from now on the URL says the session is over
+        else:
+            exit_, timed_out = self._wait(job_spec.timeout)
         drainer.join(timeout=30)
         return exit_, timed_out
 
@@ -224,9 +238,89 @@ class JobRunner:
             if self._cancel_requested():
                 self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
 
+    def _wait_session(self) -> tuple[Exit, bool]:
+        """`_wait` of an interactive job: announce the URL once the server accepts connections, and end the
+        session at its deadline (which the owner may push) or on a stop request from the page.
+
+        The session row is read again on every turn: the web process writes the
+        deadline and the stop request. Until the server is ready the loop turns
+        four times a second (once a second after the first half minute: a server
+        that is slow to start should not cost a query and a probe every 250 ms
+        for an hour), then once per heartbeat.
+        """
+        session, ready, next_beat, since = self.session, False, 0.0, time.monotonic()
+        while True:
+            fresh = interactive.reload(session)
+            if ready and fresh.ends_at != session.ends_at:
+                self.writer.info(f"The session was extended; it now ends at {_utc(fresh.ends_at)}.")
+            session = self.session = fresh
+            if session.stop_requested_at is not None:
+                self.session_end = "stopped"
+                self.writer.info("The session was asked to stop; stopping the server.")
+                interactive.mark_ended(session)
+                return self._stop_and_wait(), False
+            remaining = (session.ends_at - timezone.now()).total_seconds()
+            if remaining <= 0:
+                self.session_end = "timeout"
+                self.writer.info(f"The session reached its end time ({_utc(session.ends_at)}); stopping the server.")
+                interactive.mark_ended(session)  # before the stop: no request is sent to a server on its way out
+                return self._stop_and_wait(), True
+            if not ready:
+                ready = self._announce_when_ready(session)
+            step = settings.ACC_HEARTBEAT_EVERY if ready else (0.25 if time.monotonic() - since < 30 else 1.0)
+            exit_ = self.backend.wait(self.state, min(remaining, step))
+            if exit_ is not None:
+                self.session = interactive.reload(session)
+                if self.session.stop_requested_at is not None:  # the web stopped the server directly
+                    self.session_end = "stopped"
+                return exit_, False
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + settings.ACC_HEARTBEAT_EVERY
+                Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
+                if self._cancel_requested():
+                    self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
+
+    def _announce_when_ready(self, session: InteractiveSession) -> bool:
+        address = self.backend.interactive_address(self.state)
+        if not address or not sockets.accepts(address):
+            return False
+        interactive.mark_ready(session, address)
+        self.writer.info(f"Interactive session available at: {interactive.url_of(session)}")
+        self.writer.info(f"The session ends at {_utc(session.ends_at)} unless it is stopped or extended.")
+        return True
+
+    def _stop_and_wait(self) -> Exit:
+        self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
+        return self.backend.wait(self.state, 30) or Exit(-1)
+
+    def _classify_session(self, exit_: Exit, timed_out: bool) -> Outcome | None:
+        """How an interactive session ended, when the platform ended it: a stop is a normal end; at the
+        deadline the job succeeds if the server shut down cleanly, else it timed out."""
+        if self.session_end == "stopped":
+            by = self.session.stopped_by
+            who = f" by {by.username}" if by is not None else ""
+            return Outcome(Status.SUCCEEDED, exit_code=exit_.exit_code, message=f"The session was stopped{who}.")
+        if not timed_out:
+            return None
+        allowed = self.job.timeout + self.session.extended_seconds
+        if exit_.exit_code == 0:
+            return Outcome(
+                Status.SUCCEEDED, exit_code=0, message=f"The session ended at its time limit of {allowed} s."
+            )
+        return Outcome(
+            Status.TIMED_OUT,
+            exit_code=exit_.exit_code,
+            error_code="timeout",
+            message=f"The session ended at its time limit of {allowed} s (the server exited with {exit_.exit_code}).",
+        )
+
     def _classify(self, exit_: Exit, timed_out: bool) -> Outcome:
         if self._cancel_requested():
             raise JobCancelled
+        if self.session is not None:
+            ended = self._classify_session(exit_, timed_out)
+            if ended is not None:
+                return ended
         if timed_out:
             return Outcome(
                 Status.TIMED_OUT,
@@ -335,6 +429,8 @@ class JobRunner:
 
     def _finish(self, outcome: Outcome | None) -> int | None:
         outcome = outcome or Outcome(Status.FAILED, error_code="internal", message="The job ended without an outcome.")
+        if self.session is not None:
+            interactive.mark_ended(self.session)
         if outcome.message and outcome.status != Status.SUCCEEDED:
             self.writer.write(f"[{'INFO' if outcome.status == Status.CANCELLED else 'ERROR'}] {outcome.message}\n")
         self.writer.close()
@@ -369,6 +465,10 @@ class JobRunner:
             log.warning("cleanup of job %s failed; the reconciler will retry", self.job.pk, exc_info=True)
         shutil.rmtree(self.host_dir, ignore_errors=True)
         close_old_connections()
+
+
+def _utc(moment) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _exported(dest: Path, container_path: str) -> Path:

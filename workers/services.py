@@ -12,7 +12,7 @@ from django.utils import timezone
 from accelerator.crypto import encrypt_json
 from accelerator.errors import Forbidden, InvalidInput
 from routines import permissions
-from workers import cache
+from workers import cache, interactive
 from workers.backends import get_backend
 from workers.models import Job, JobEvent
 from workers.states import ACTIVE, FINAL, Status, transition
@@ -41,6 +41,7 @@ def new_job(
     timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
+    interactive.check_dispatch(user=user, conf=conf)
     now = timezone.now()
     return Job(
         project=project or version.routine.project,
@@ -62,6 +63,8 @@ def new_job(
 
 def save_new(job: Job, *, reason: str) -> Job:
     with transaction.atomic(savepoint=False):
+        if interactive.socket_of(job.conf) is not None:  # the session cap, checked again under a lock
+            interactive.check_dispatch(user=job.user, conf=job.conf, lock=True)
         job.save(force_insert=True)
         JobEvent.objects.create(job=job, status=job.status, reason=reason, created_at=job.status_changed_at)
     return job
@@ -201,12 +204,13 @@ def _cancel_one(job: Job, reason: str) -> None:
         return
     job.refresh_from_db()
     if job.status in ACTIVE:
-        _stop_backend(job)
+        stop_backend(job)
         if _worker_gone(job):  # nobody will settle it: do it here
             _settle_orphan(job, Status.CANCELLED, "Cancelled on request.", error_code="cancelled")
 
 
-def _stop_backend(job: Job) -> None:
+def stop_backend(job: Job) -> None:
+    """Ask the backend to stop the job's process now (TERM, KILL after the grace); failures are only logged."""
     if not job.backend_state:
         return
     try:

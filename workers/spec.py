@@ -8,6 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 from workers.backends.base import PIPE_MOUNT, BuildSpec, JobSpec
+from workers.backends.sockets import CONF_KEY
 from workers.models import Job
 
 __all__ = ["PIPE_MOUNT", "build_job_spec", "build_spec_for", "build_tag", "job_dir", "pipe_name", "workdir_for"]
@@ -37,7 +38,10 @@ def pipe_name(job: Job) -> str:
     return job.flow_run.pipe if job.flow_run_id else f"acc-pipe-job-{job.pk}"
 
 
-def build_job_spec(job: Job, *, image: str | None, secrets: dict, uses_images: bool) -> JobSpec:
+def build_job_spec(
+    job: Job, *, image: str | None, secrets: dict, uses_images: bool, extra_env: dict | None = None
+) -> JobSpec:
+    """`extra_env`: what the platform adds for this run only (an interactive session's URL)."""
     spec = job.routine_version.spec
     host = job_dir(job.pk)
     return JobSpec(
@@ -47,7 +51,7 @@ def build_job_spec(job: Job, *, image: str | None, secrets: dict, uses_images: b
         host_dir=host,
         root_dir=host / "root",
         image=image,
-        env=job_env(job, secrets),
+        env={**job_env(job, secrets), **(extra_env or {})},
         pipe=pipe_name(job),
         cores=job.required_cores,
         ram=job.required_ram,
@@ -56,6 +60,7 @@ def build_job_spec(job: Job, *, image: str | None, secrets: dict, uses_images: b
         timeout=job.timeout,
         network=settings.ACC_DOCKER_NETWORK,
         labels={"acc.project": job.project.slug},
+        interactive=(job.conf or {}).get(CONF_KEY, ""),
     )
 
 

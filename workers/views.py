@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accelerator.errors import InvalidInput, NotFound
 from routines import permissions
-from workers import jobdir, services
+from workers import interactive, jobdir, services
 from workers.models import Job, LogChunk
 from workers.serializers import JobDetailSerializer, JobSerializer
 from workers.states import FINAL, Status
@@ -95,3 +95,34 @@ class JobCancelView(APIView):
         job = job_for(request.user, pk)
         job = services.cancel_job(job=job, user=request.user)
         return Response(JobSerializer(job).data, status=202 if job.status not in FINAL else 200)
+
+
+class JobSessionView(APIView):
+    """GET the interactive session of a job: its URL, state and end time."""
+
+    @extend_schema(responses=dict, summary="The job's interactive session (conf interactive_socket)")
+    def get(self, request, pk):
+        job = job_for(request.user, pk)
+        session = interactive.session_of(job)
+        return Response(interactive.describe(session, job))
+
+
+class JobSessionStopView(APIView):
+    @extend_schema(request=None, responses=dict, summary="End the interactive session now")
+    def post(self, request, pk):
+        job = job_for(request.user, pk)
+        interactive.session_of(job)
+        interactive.stop_session(job=job, user=request.user)
+        job.refresh_from_db()
+        session = interactive.session_of(job)
+        return Response(interactive.describe(session, job), status=202)
+
+
+class JobSessionExtendView(APIView):
+    @extend_schema(request=dict, responses=dict, summary="Push the session's end by `seconds`, within the limit")
+    def post(self, request, pk):
+        job = job_for(request.user, pk)
+        interactive.session_of(job)
+        seconds = request.data.get("seconds")
+        session = interactive.extend_session(job=job, user=request.user, seconds=seconds)
+        return Response(interactive.describe(session, job))

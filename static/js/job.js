@@ -1,10 +1,31 @@
-/* The job page: live status badge and timeline, the streaming log viewer, outputs once stored. */
+/* The job page: live status badge and timeline, the streaming log viewer, outputs once stored,
+ * and for an interactive job its session card (link, countdown to the end, stop and extend). */
 (function () {
   "use strict";
 
   var MAX_LINES = 5000;
   var ORDER = ["PENDING", "QUEUED", "BUILDING", "MAPPING_INPUTS", "RUNNING", "MAPPING_OUTPUTS"];
   var FINAL = ["SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "SKIPPED"];
+  /* log lines the worker writes when the session card changes: its link appears, its end moves */
+  var SESSION_LINES = /\[INFO\] (Interactive session available at:|The session was extended|The session reached its end)/;
+
+  function span(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    if (h) return h + " h " + two(m) + " min " + two(sec) + " s";
+    if (m) return m + " min " + two(sec) + " s";
+    return sec + " s";
+  }
+
+  /* the countdown to the session's end; it finds the element each second, so a refreshed card keeps ticking */
+  function tickCountdown() {
+    var el = document.getElementById("session-countdown");
+    if (!el) return;
+    var left = Date.parse(el.dataset.endsAt) - Date.now();
+    el.textContent = left > 0 ? span(left) : "a moment (ending now)";
+    el.dataset.secondsLeft = String(Math.max(0, Math.round(left / 1000)));
+  }
 
   function rank(status) {
     return FINAL.indexOf(status) >= 0 ? ORDER.length : ORDER.indexOf(status);
@@ -54,6 +75,7 @@
     }
 
     function onLog(message) {
+      if (SESSION_LINES.test(message.text)) refreshParts();
       if (paused) {
         held.push(message.text);
         pauseButton.textContent = "Resume (" + held.length + " new)";
@@ -95,7 +117,7 @@
         .then(function (r) { return r.text(); })
         .then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
-          ["timeline", "outcome", "outputs", "resources", "events", "actions"].forEach(function (id) {
+          ["interactive", "timeline", "outcome", "outputs", "resources", "events", "actions"].forEach(function (id) {
             var fresh = doc.getElementById(id);
             var old = document.getElementById(id);
             if (fresh && old) {
@@ -156,6 +178,8 @@
       });
     }
     bindWhy();
+    tickCountdown();
+    setInterval(tickCountdown, 1000);
 
     /* --- live ----------------------------------------------------------------------- */
     var live = new window.AccLive({

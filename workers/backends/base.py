@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workers.backends.sockets import Socket
+
 
 class BackendError(Exception):
     """A failure of the backend itself (engine unreachable, ...). Message is for operators."""
@@ -81,6 +83,7 @@ class JobSpec:
     timeout: int = 3600
     network: str = "none"
     labels: Mapping[str, str] = field(default_factory=dict)
+    interactive: str = ""  # conf's interactive_socket: where the job's server listens (see backends.sockets)
 
     @property
     def name(self) -> str:
@@ -140,7 +143,19 @@ class Backend(abc.ABC):
         """Remove what `start` created (container, process group). Idempotent."""
 
     def endpoint(self, state: dict) -> str | None:
-        """Address of the job's interactive socket, if any."""
+        """The job's own network address (a container IP), if it has one the host can reach."""
+        return None
+
+    # --- interactive sessions ---------------------------------------------------
+    def check_socket(self, sock: Socket) -> None:
+        """Refuse (ValueError, for the user) an interactive socket this backend cannot expose."""
+        return None
+
+    def interactive_address(self, state: dict) -> str | None:
+        """Where the platform connects to the job's interactive server: `tcp://host:port` or `unix:///path`.
+
+        None while it cannot be known yet (no container address yet) or for a job without one.
+        """
         return None
 
     # --- workflow volume ------------------------------------------------------

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import queue
+import shutil
 import socket
 import tarfile
 import tempfile
@@ -38,7 +39,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import _create_container_args
 from docker.utils.build import tar as build_context_tar
 
-from workers.backends import manifests
+from workers.backends import manifests, sockets
 from workers.backends.base import (
     Backend,
     BackendError,
@@ -79,6 +80,9 @@ class DockerBackend(Backend):
         # Containers carry this deployment's name, so a reconciler never removes
         # another deployment's (or test run's) containers on a shared engine.
         self.instance = settings.ACC_INSTANCE
+        # Interactive jobs: "" gives each TCP session a network of its own; a name puts them all on that one.
+        self.interactive_network = settings.ACC_INTERACTIVE_NETWORK
+        self.socket_dir = Path(settings.ACC_INTERACTIVE_SOCKET_DIR)
         self._client = client
         self._max_cores: int | None = None
 
@@ -205,6 +209,9 @@ class DockerBackend(Backend):
             spec, pids_limit=self.pids_limit, max_cores=self._cpu_cap(), network=self.network
         )
         kwargs["labels"] = {**kwargs.get("labels", {}), INSTANCE_LABEL: self.instance}
+        socket_ = manifests.interactive_socket_of(spec)
+        if socket_ is not None:
+            kwargs = self._prepare_interactive(spec, socket_, kwargs)
         try:
             container = self._create(spec, kwargs)
         except APIError as exc:
@@ -228,6 +235,33 @@ class DockerBackend(Backend):
             raise
         return self._state(spec, container)
 
+    def _prepare_interactive(self, spec: JobSpec, socket_: sockets.Socket, kwargs: dict) -> dict:
+        """Create what an interactive job's server is reached through: its network or its socket folder."""
+        self.check_socket(socket_)
+        network = self.interactive_network
+        if socket_.kind == "tcp" and not network:
+            network = manifests.interactive_network_name(self.instance, spec.job_id)
+            self._ensure_network(network, spec.job_id)
+        host_dir = self._socket_dir(spec.job_id)
+        if socket_.kind == "unix":
+            host_dir.mkdir(parents=True, exist_ok=True)
+            host_dir.chmod(0o1777)  # the server may run as any user in the image
+        return manifests.interactive_kwargs(kwargs, socket_, network=network, host_dir=str(host_dir))
+
+    def _ensure_network(self, name: str, job_id: int) -> None:
+        """Create the per-job network unless a start before this one did (the engine allows duplicate names)."""
+        found = self.client.api.networks(filters={"name": name})  # matches parts of names too
+        if any(n["Name"] == name for n in found):
+            return
+        kwargs = manifests.interactive_network_kwargs(name, job_id=job_id, labels={INSTANCE_LABEL: self.instance})
+        try:
+            self.client.networks.create(**kwargs)
+        except APIError as exc:
+            raise BackendError(f"Cannot create the network {name}: {exc.explanation}") from exc
+
+    def _socket_dir(self, job_id: int) -> Path:
+        return self.socket_dir / f"{self.instance}-{job_id}"
+
     def _create(self, spec: JobSpec, kwargs: dict):
         """containers.create() without the inspect it makes afterwards: a round trip saved per job.
 
@@ -242,9 +276,15 @@ class DockerBackend(Backend):
         return self.client.containers.prepare_model({"Id": created["Id"], "HostConfig": {"NetworkMode": network}})
 
     def _state(self, spec: JobSpec, container) -> dict:
-        return manifests.state_for(
+        state = manifests.state_for(
             spec, container_id=container.id, network=container.attrs["HostConfig"].get("NetworkMode") or ""
         )
+        socket_ = manifests.interactive_socket_of(spec)
+        if socket_ is not None:
+            where = {"port": socket_.port} if socket_.kind == "tcp" else {"path": socket_.path}
+            host_path = str(self._socket_dir(spec.job_id) / socket_.name) if socket_.kind == "unix" else ""
+            state["interactive"] = {"kind": socket_.kind, **where, "host_path": host_path}
+        return state
 
     def _copy_in(self, container, root_dir: Path, host_dir: Path) -> None:
         """Copy root_dir into the container at "/" (modes kept, owned by root) before it starts."""
@@ -309,6 +349,21 @@ class DockerBackend(Backend):
         except APIError as exc:
             if exc.status_code != 409:  # 409: a removal is already in progress
                 raise
+        # an interactive job's network and socket folder; a bare state (stop_by_id) may belong to one too
+        if "interactive" in state or "id" not in state:
+            self._cleanup_interactive(int(state["job_id"]))
+
+    def _cleanup_interactive(self, job_id: int) -> None:
+        shutil.rmtree(self._socket_dir(job_id), ignore_errors=True)
+        if self.interactive_network:
+            return  # a shared network stays
+        name = manifests.interactive_network_name(self.instance, job_id)
+        for network in self.client.api.networks(filters={"name": name}):
+            if network["Name"] == name:  # by id: an engine may hold two networks of one name
+                try:
+                    self.client.api.remove_network(network["Id"])
+                except NotFound:
+                    pass
 
     def endpoint(self, state: dict) -> str | None:
         """The container's IP on its user-defined network (the host reaches it there); None without one."""
@@ -318,6 +373,23 @@ class DockerBackend(Backend):
             return None
         ip = container.attrs["NetworkSettings"]["Networks"].get(network, {}).get("IPAddress")
         return ip or None
+
+    def check_socket(self, sock: sockets.Socket) -> None:
+        if sock.loopback_only:
+            raise ValueError(
+                f"The interactive socket {sock.host}:{sock.port} only listens inside the container, where the "
+                f"platform cannot reach it; listen on 0.0.0.0:{sock.port} instead."
+            )
+
+    def interactive_address(self, state: dict) -> str | None:
+        """`tcp://<container IP>:<port>` on the job's network, or the host side of its Unix socket."""
+        info = state.get("interactive")
+        if not info:
+            return None
+        if info["kind"] == "unix":
+            return sockets.unix_address(info["host_path"])
+        ip = self.endpoint(state)
+        return sockets.tcp_address(ip, info["port"]) if ip else None
 
     # --- workflow volume & reconciliation -----------------------------------------
     def remove_pipe(self, pipe: str) -> None:
@@ -386,6 +458,8 @@ class DockerBackend(Backend):
         filters = manifests.managed_filter()
         filters["label"].append(f"{INSTANCE_LABEL}={self.instance}")
         found = self.client.api.containers(all=True, filters=filters)
+        # a per-job interactive network left behind by a worker that died between the two removals
+        found += self.client.api.networks(filters=filters)
         ids = (manifests.labels_job_id(c.get("Labels") or {}) for c in found)
         return {i for i in ids if i is not None}
 

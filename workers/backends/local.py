@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
+from workers.backends import sockets
 from workers.backends.base import PIPE_MOUNT, Backend, Exit, JobSpec
 
 _INHERITED = {"PATH", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
@@ -59,6 +60,8 @@ class LocalBackend(Backend):
             proc = _PROCS.get(spec.name)
             cwd = spec.root_dir / spec.workdir.lstrip("/")
             state = {"name": spec.name, "job_id": spec.job_id, "workdir": spec.workdir, "cwd": str(cwd)}
+            if spec.interactive:
+                state["interactive"] = _interactive_state(sockets.parse_socket(spec.interactive))
             if spec.pipe:
                 pipe_dir = self.pipe_dir(spec.pipe)
                 pipe_dir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +153,15 @@ class LocalBackend(Backend):
         elif state.get("pid") and _alive(state):
             _signal_group(state["pid"], signal.SIGKILL)
 
+    def interactive_address(self, state: dict) -> str | None:
+        """The subprocess's own port on this host (loopback when it listens everywhere), or its socket's path."""
+        info = state.get("interactive")
+        if not info:
+            return None
+        if info["kind"] == "unix":
+            return sockets.unix_address(info["host_path"])
+        return sockets.tcp_address(info["host"], info["port"])
+
     def remove_pipe(self, pipe: str) -> None:
         shutil.rmtree(self.pipe_dir(pipe), ignore_errors=True)
 
@@ -189,6 +201,15 @@ class LocalBackend(Backend):
             state = {"name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}
             self.stop(state, grace=grace)
             self.cleanup(state)
+
+
+def _interactive_state(sock: sockets.Socket) -> dict:
+    """Where the proxy reaches the server. There is no container: the TCP port and the Unix socket path
+    are the host's own (a server listening on every address is reached on loopback)."""
+    if sock.kind == "tcp":
+        host = "127.0.0.1" if sock.host in sockets.ANY_HOSTS or sock.host == "localhost" else sock.host
+        return {"kind": "tcp", "host": host, "port": sock.port}
+    return {"kind": "unix", "path": sock.path, "host_path": sock.path}
 
 
 def _sha256(path: Path) -> str:

@@ -8,7 +8,10 @@ so every isolation rule below is unit-tested with plain asserts.
 
 Isolation rules a job container always gets: not privileged, no new
 privileges, a pids limit, memory without extra swap, a CPU quota, and no host
-paths at all: the only mount is the workflow volume, a *named* volume.
+paths: the only mount is the workflow volume, a *named* volume. The one
+exception is an interactive job on a Unix socket, which gets an empty
+per-job host folder of the platform's own at the socket's folder, so the
+proxy can reach the socket (`interactive_kwargs`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 
 from workers.backends.base import PIPE_MOUNT, JobSpec
+from workers.backends.sockets import Socket, parse_socket
 
 MANAGED_LABEL = "acc.managed"
 JOB_LABEL = "acc.job"
@@ -102,6 +106,43 @@ def container_kwargs(
         "stdin_open": False,
         "tty": False,
     }
+
+
+def interactive_network_name(instance: str, job_id: int) -> str:
+    """The per-job network of an interactive job on TCP (deterministic, so cleanup finds it again)."""
+    safe = re.sub(r"[^a-zA-Z0-9_.-]", "-", instance)[:40] or "default"
+    return f"acc-int-{safe}-{job_id}"
+
+
+def interactive_network_kwargs(name: str, *, job_id: int, labels: Mapping[str, str]) -> dict:
+    """`client.networks.create(**kwargs)` of a per-job interactive network.
+
+    `internal`: no route out and, on an engine that manages iptables, no
+    traffic to other bridges; one bridge per job so sessions cannot reach
+    each other's servers past the proxy.
+    """
+    return {
+        "name": name,
+        "driver": "bridge",
+        "internal": True,
+        "labels": {**labels, MANAGED_LABEL: "1", JOB_LABEL: str(job_id)},
+    }
+
+
+def interactive_socket_of(spec: JobSpec) -> Socket | None:
+    return parse_socket(spec.interactive) if spec.interactive else None
+
+
+def interactive_kwargs(kwargs: dict, socket: Socket, *, network: str, host_dir: str) -> dict:
+    """`container_kwargs` of an interactive job: TCP joins `network`; a Unix socket's folder is `host_dir`.
+
+    Only the socket's own folder is shared (never a path the user chose on
+    the host): the platform creates `host_dir` empty for this job alone.
+    """
+    if socket.kind == "tcp":
+        return {**kwargs, "network_mode": network}
+    bind = {"Type": "bind", "Source": host_dir, "Target": socket.folder, "ReadOnly": False}
+    return {**kwargs, "mounts": [*kwargs.get("mounts", []), bind]}
 
 
 def base_stack_dockerfile(*, base_image: str, workdir: str, install_command: str = "") -> str:

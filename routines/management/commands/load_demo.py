@@ -66,6 +66,38 @@ ROUTINES = [
         },
         "timeout": 600,
     },
+    # Interactive routines: a server behind an authenticated URL until the timeout (README, "Interactive
+    # sessions"). The plain web app runs on both backends; JupyterLab needs ACC_BACKEND=docker and its image.
+    {
+        "name": "web-app",
+        "description": "An interactive session: a small web server. Run it, then open the link on the job page "
+        "(or the URL in the log); it stops after 15 minutes, or earlier with *Stop the session*.",
+        "job_kwargs": {
+            "docker_image": "acc-test/python:latest",
+            "command": "mkdir -p www && printf '<!doctype html><title>Demo web app</title>"
+            "<h1>Hello from job %s</h1><p>Started %s; reached through %s</p>' "
+            '"$ACC_JOB_ID" "$(date -u)" "$ACC_INTERACTIVE_URL" > www/index.html && '
+            "exec python3 -m http.server 8787 --bind 0.0.0.0 --directory www",
+            "conf": {"interactive_socket": "0.0.0.0:8787"},
+        },
+        "timeout": 900,
+    },
+    {
+        "name": "jupyterlab",
+        "description": "An interactive JupyterLab for an hour (docker backend; the image "
+        "quay.io/jupyter/base-notebook must be on the engine). The platform's proxy does the sign-in, so "
+        "Jupyter's own token is off; `interactive_prefix: keep` hands Jupyter the full path, which it "
+        "expects under `--ServerApp.base_url`.",
+        "job_kwargs": {
+            "docker_image": "quay.io/jupyter/base-notebook:latest",
+            "command": "exec jupyter lab --ip=0.0.0.0 --port=8888 --no-browser "
+            '--ServerApp.base_url="$ACC_INTERACTIVE_PREFIX" --IdentityProvider.token="" '
+            "--ServerApp.allow_remote_access=True --ServerApp.trust_xheaders=True",
+            "conf": {"interactive_socket": "0.0.0.0:8888", "interactive_prefix": "keep"},
+        },
+        "required_ram": 2 * 1024**3,
+        "timeout": 3600,
+    },
 ]
 
 

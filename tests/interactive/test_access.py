@@ -1,0 +1,77 @@
+"""Who may pass the proxy into a session: the user who started it and the people its routine (or, for a
+hosted run, the hosted model) is shared with. Everyone else is told nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from guardian.shortcuts import assign_perm
+
+from hosting import access as hosted_access
+from hosting import services as hosting
+from routines import services
+from routines.models import Membership, Project, Role
+from workers.interactive import may_use
+from workers.models import Job
+
+pytestmark = pytest.mark.django_db
+
+TASK = {
+    "name": "lab",
+    "job_kwargs": {
+        "docker_image": "acc-test/python:latest",
+        "command": "python3 -m http.server 8787",
+        "conf": {"interactive_socket": "0.0.0.0:8787"},
+    },
+    "conf_schema": {"type": "object", "properties": {}},
+}
+
+
+@pytest.fixture
+def dave(django_user_model):
+    return django_user_model.objects.create_user("dave", "dave@example.org", "dave-pass-123")
+
+
+@pytest.fixture
+def routine(project, alice):
+    return services.save_routine(project=project, user=alice, task=TASK)
+
+
+def test_owner_project_members_and_people_the_routine_is_shared_with(routine, alice, bob, charlie, dave):
+    job = services.run_routine(routine=routine, user=alice)
+    viewer_project = Project.objects.get(slug="demo")
+    Membership.objects.create(project=viewer_project, user=dave, role=Role.VIEWER)
+    assert may_use(alice, job) and may_use(bob, job), "the owner; a member of the routine's project"
+    assert may_use(dave, job), "a viewer of the project is someone the routine is shared with"
+    assert not may_use(charlie, job)
+    assign_perm("routines.view_routine", charlie, routine)
+    charlie = type(charlie).objects.get(pk=charlie.pk)  # guardian caches permissions on the object
+    assert may_use(charlie, job), "shared with charlie alone"
+    charlie.is_active = False
+    assert not may_use(charlie, job)
+
+
+def test_a_hosted_run_is_the_launchers_and_the_models_shares_only(routine, alice, bob, charlie, dave):
+    model = hosting.publish(
+        user=alice,
+        project_slug="demo",
+        data={"slug": "lab", "title": "Lab", "description": "", "policy": "public", "routine": routine.pk},
+    )
+    job = hosting.launch(model=model, user=charlie, conf={}).job
+    assert may_use(charlie, job), "the launcher"
+    assert not may_use(alice, job) and not may_use(bob, job), "neither the author nor their project: it is charlie's"
+    assert not may_use(dave, job), "a public model's other users do not get in"
+    hosted_access.share(model, user=dave, launch=False)
+    assert may_use(dave, job)
+    team = Group.objects.create(name="team")
+    bob.groups.add(team)
+    hosted_access.share(model, group=team)
+    assert may_use(bob, job)
+
+
+def test_a_job_without_routine_access_is_closed_to_anonymous_users(routine, alice):
+    from django.contrib.auth.models import AnonymousUser
+
+    job = services.run_routine(routine=routine, user=alice)
+    assert not may_use(AnonymousUser(), job) and not may_use(None, job)
+    assert Job.objects.count() == 1
