@@ -192,6 +192,7 @@ ACC_GIT_LS_REMOTE_TIMEOUT = env_float("ACC_GIT_LS_REMOTE_TIMEOUT", 5.0)
 # What each jobflow node left in /mnt/pipe, kept so that a reused node restores it for its children.
 ACC_SNAPSHOTS_DIR = Path(env_str("ACC_SNAPSHOTS_DIR", str(DATA_DIR / "snapshots"))).resolve()
 ACC_STOP_GRACE = env_int("ACC_STOP_GRACE", 3)
+ACC_USAGE_EVERY = env_float("ACC_USAGE_EVERY", 1.0)  # seconds between CPU / memory readings of a job
 # A running job's worker refreshes its heartbeat this often (s); the reconciler
 # settles jobs whose heartbeat is older than ACC_HEARTBEAT_TIMEOUT.
 ACC_HEARTBEAT_EVERY = env_float("ACC_HEARTBEAT_EVERY", 5.0)

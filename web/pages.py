@@ -16,6 +16,7 @@ from jobflows.dag import parents_of
 from routines import permissions
 from routines.models import Membership, Project, Routine
 from web import layout
+from web.charts import usage_charts
 from web.forms import JobFilters
 from workers import interactive
 from workers.backends.sockets import is_interactive
@@ -104,6 +105,7 @@ def job_page(*, job: Job) -> dict:
         "timeline": timeline(job),
         "node_of": job.flow_run.root_id if job.flow_run_id else None,
         "session": interactive_session(job),
+        "charts": usage_charts(job.usage, cores_requested=job.required_cores, ram_requested=job.required_ram),
     }
 
 

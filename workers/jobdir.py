@@ -81,6 +81,8 @@ def profiling(job: Job) -> dict:
         "phases_seconds": phases,
         "total_seconds": round((job.finished_at - job.created_at).total_seconds(), 3) if job.finished_at else None,
         "peak_memory_bytes": job.peak_memory_bytes,
+        "cpu_seconds": job.cpu_seconds,
+        "usage": job.usage,
     }
     if job.reused_from_id and job.status == Status.SUCCEEDED:
         original = job.reused_from

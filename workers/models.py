@@ -51,6 +51,10 @@ class Job(models.Model):
     code_commit = models.CharField(max_length=64, blank=True, help_text="Git commit the code came from.")
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    cpu_seconds = models.FloatField(null=True, blank=True, help_text="CPU time the job's processes used.")
+    usage = models.JSONField(
+        null=True, blank=True, help_text="CPU and memory sampled while it ran (workers.usage), for the chart."
+    )
 
     # timestamps of every phase
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

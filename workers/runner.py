@@ -24,7 +24,7 @@ from files import code as code_source
 from files import digests
 from files import mappings as mapping_syntax
 from files import services as files
-from workers import cache, identity, interactive, logs
+from workers import cache, identity, interactive, logs, usage
 from workers import spec as specs
 from workers.backends import get_backend, sockets
 from workers.backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
@@ -213,12 +213,19 @@ class JobRunner:
         if not transition(self.job.pk, Status.RUNNING, reason="started", backend_state=self.state, image=image or ""):
             raise JobCancelled
         drainer = logs.pump(self.backend.logs(self.state), self.writer)
-        if self.session is not None:
-            interactive.started(self.session, timeout=job_spec.timeout)
-            exit_, timed_out = self._wait_session()
-            interactive.mark_ended(self.session)  # from now on the URL says the session is over
-        else:
-            exit_, timed_out = self._wait(job_spec.timeout)
+        sampler = usage.Sampler(lambda: self.backend.usage(self.state), every=settings.ACC_USAGE_EVERY)
+        try:
+            if self.session is not None:
+                interactive.started(self.session, timeout=job_spec.timeout)
+                exit_, timed_out = self._wait_session()
+                interactive.mark_ended(self.session)  # from now on the URL says the session is over
+            else:
+                exit_, timed_out = self._wait(job_spec.timeout)
+        finally:
+            used = sampler.stop()
+            Job.objects.filter(pk=self.job.pk).update(
+                usage=used, peak_memory_bytes=used["peak_memory_bytes"], cpu_seconds=used["cpu_seconds"]
+            )
         drainer.join(timeout=30)
         return exit_, timed_out
 

@@ -10,6 +10,8 @@ the peak survives) and summarises them as cores used per interval.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 
@@ -50,6 +52,33 @@ class UsageRecorder:
             "peak_memory_bytes": self.peak or None,
             "samples": len(self.samples),
         }
+
+
+class Sampler:
+    """Reads `probe()` (a backend's `usage`) about every `every` seconds on a thread until `stop()`."""
+
+    def __init__(self, probe, *, every: float = 1.0, max_points: int = 120):
+        self.probe = probe
+        self.recorder = UsageRecorder(every=every, max_points=max_points)
+        self._start = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="usage-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                reading = self.probe()
+            except Exception:  # a reading is best effort; the job goes on without it
+                reading = None
+            if reading is not None:
+                self.recorder.add(time.monotonic() - self._start, *reading)
+            self._done.wait(self.recorder.every)
+
+    def stop(self) -> dict:
+        self._done.set()
+        self._thread.join(timeout=10)
+        return self.recorder.summary()
 
 
 # --- the local backend: a process group read from /proc --------------------------------------

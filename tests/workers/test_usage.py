@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from web.charts import usage_charts
 from workers.usage import UsageRecorder, docker_stats_usage, process_group_usage
 
@@ -45,3 +47,37 @@ def test_charts_scale_to_at_least_what_was_requested():
     cpu, memory = usage_charts(usage, cores_requested=2.0, ram_requested=1000)
     assert cpu["top"] == 2.0 and cpu["peak"] == 1.0 and memory["top"] == 1000 and memory["peak"] == 200
     assert usage_charts({"points": [[1.0, 0.5, 100]]}, cores_requested=1, ram_requested=1) is None
+
+
+BURN = (
+    "import time\n"
+    "x = bytearray(48 * 1024 * 1024)\n"
+    "for i in range(0, len(x), 4096): x[i] = 1\n"
+    "end = time.time() + 2.5\n"
+    "while time.time() < end: pass\n"
+    "print('burnt')\n"
+)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.mark.django_db(transaction=True)
+def test_the_job_page_charts_the_cpu_and_memory_a_job_used(backend, settings, start_worker, client, project, alice):
+    from rest_framework.test import APIClient
+
+    from accounts.services import issue_token_pair
+    from tests.conftest import wait_for_status
+    from tests.workers.test_jobs import make_routine, run
+
+    settings.ACC_BACKEND = backend
+    start_worker(backend)
+    python = "python3" if backend == "local" else "python"
+    routine = make_routine(project, alice, f'{python} -c "$BURN"', conf={"BURN": BURN}, image="acc-test/python:latest")
+    api = APIClient()
+    api.credentials(HTTP_X_AUTHORIZATION=issue_token_pair(user=alice)["access_token"])
+    job = wait_for_status(run(lambda user: api, alice, routine), "SUCCEEDED", timeout=90)
+    assert job.cpu_seconds >= 1.0, job.usage
+    assert job.peak_memory_bytes >= 40 * 1024 * 1024, job.usage
+    assert len(job.usage["points"]) >= 2
+    client.force_login(alice)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="chart-cpu"' in page and 'id="chart-memory"' in page and 'id="peak-memory"' in page

@@ -151,6 +151,10 @@ class Backend(abc.ABC):
         """Refuse (ValueError, for the user) an interactive socket this backend cannot expose."""
         return None
 
+    def usage(self, state: dict) -> tuple[float, int] | None:
+        """(CPU seconds used so far, memory held now) by the running job; None when it cannot be read."""
+        return None
+
     def interactive_address(self, state: dict) -> str | None:
         """Where the platform connects to the job's interactive server: `tcp://host:port` or `unix:///path`.
 

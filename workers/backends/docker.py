@@ -51,6 +51,7 @@ from workers.backends.base import (
     ImageNotFound,
     JobSpec,
 )
+from workers.usage import docker_stats_usage
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +322,13 @@ class DockerBackend(Backend):
             yield from self.client.api.logs(_name_of(state), stream=True, follow=True, stdout=True, stderr=True)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
             return  # the container went away while we followed it (NotFound is a RequestException too)
+
+    def usage(self, state: dict) -> tuple[float, int] | None:
+        try:
+            stats = self.client.api.stats(_name_of(state), stream=False, one_shot=True)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+            return None
+        return docker_stats_usage(stats or {})
 
     def stop(self, state: dict, *, grace: float = 10) -> None:
         try:

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from workers.backends import sockets
 from workers.backends.base import PIPE_MOUNT, Backend, Exit, JobSpec
+from workers.usage import process_group_usage
 
 _INHERITED = {"PATH", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
 
@@ -152,6 +153,11 @@ class LocalBackend(Backend):
                 proc.stdout.close()
         elif state.get("pid") and _alive(state):
             _signal_group(state["pid"], signal.SIGKILL)
+
+    def usage(self, state: dict) -> tuple[float, int] | None:
+        if not state.get("pid") or not _alive(state):
+            return None
+        return process_group_usage(state["pid"])
 
     def interactive_address(self, state: dict) -> str | None:
         """The subprocess's own port on this host (loopback when it listens everywhere), or its socket's path."""
