@@ -8,7 +8,7 @@ gets the same 404 as for an id that does not exist; a visitor who is not
 signed in is sent to the login page), and forwards to the address the
 worker recorded (`tcp://ip:port` or `unix:///path`):
 
-- HTTP with `workers.upstream` (h11 on asyncio streams, connections kept
+- HTTP with `workers.upstream` (httptools on an asyncio protocol, connections kept
   alive per session), streamed both ways: the request body as it arrives,
   the response chunk by chunk, never buffered whole;
 - WebSocket with `websockets`, message by message in both directions, with
