@@ -1,3 +1,7 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -8,6 +12,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page; after it, a visitor may also be sent back to the session proxy's own origin."""
+
+    def get_success_url_allowed_hosts(self):
+        return {*super().get_success_url_allowed_hosts(), urlsplit(settings.ACC_INTERACTIVE_BASE_URL).netloc}
 
 
 @never_cache

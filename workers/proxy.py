@@ -115,7 +115,9 @@ def _token_user_id(raw: str) -> int | None:
 class InteractiveProxy:
     """The ASGI app of /interactive/. One instance per process; it keeps a connection pool per session."""
 
-    def __init__(self):
+    def __init__(self, *, standalone: bool = False):
+        # standalone: in a process of its own (manage.py serve_proxy), on an origin that is not the platform's
+        self.standalone = standalone
         self.users = _TTLCache(USER_TTL)
         self.access = _TTLCache(ACCESS_TTL)
         self.targets = _TTLCache(TARGET_TTL)
@@ -261,8 +263,20 @@ class InteractiveProxy:
         return "go", target, user_id, _raw_path(scope)
 
     # --- HTTP ---------------------------------------------------------------------------
+    def platform(self, on_session_host: bool) -> str:
+        """What links on our own pages start with: '' on the platform's origin, else the platform's URL."""
+        return settings.ACC_PLATFORM_URL if self.standalone or on_session_host else ""
+
+    def login_url(self, scope: dict) -> str:
+        """The platform's sign-in page, coming back to this session's URL afterwards."""
+        if not self.standalone:
+            return f"{settings.LOGIN_URL}?next={quote(scope['path'])}"
+        back = settings.ACC_INTERACTIVE_BASE_URL + _with_query(_raw_path(scope), scope)
+        return f"{settings.ACC_PLATFORM_URL}{settings.LOGIN_URL}?next={quote(back, safe='')}"
+
     async def http(self, scope, receive, send):
         token = self.host_token(scope)
+        platform = self.platform(token is not None)
         if token is not None:
             if scope["path"] == rules.ENTER_PATH:
                 return await self._enter(scope, send, token)
@@ -273,23 +287,23 @@ class InteractiveProxy:
             outcome, target, user_id, rest = await self.resolve(scope)
             if outcome == "login":
                 if scope["method"] in ("GET", "HEAD"):
-                    return await _redirect(send, f"{settings.LOGIN_URL}?next={quote(scope['path'])}")
-                return await _page(send, 401, "Sign in", "Sign in to use this interactive session.")
+                    return await _redirect(send, self.login_url(scope))
+                return await _page(send, 401, "Sign in", "Sign in to use this interactive session.", platform=platform)
             if outcome in ("go", "redirect") and self._host_pattern() is not None:
                 return await _redirect(send, _enter_url(scope, target["token"], user_id, rest or "/"))
         if outcome == "not_found":
-            return await _not_found(send)
+            return await _not_found(send, platform)
         if outcome == "redirect":
             query = scope.get("query_string") or b""
             return await _redirect(send, target["prefix"] + ("?" + query.decode("latin-1") if query else ""))
         if target["state"] != "ready":
-            return await _state_page(send, target)
+            return await _state_page(send, target, platform)
         try:
             await self._forward_http(scope, receive, send, target, rest)
         except (OSError, asyncio.IncompleteReadError) as exc:  # UpstreamError is an OSError
             fresh = await self.target(target["token"], fresh=True)
             if fresh is not None and fresh["state"] != "ready":
-                return await _state_page(send, {**target, **fresh})
+                return await _state_page(send, {**target, **fresh}, platform)
             log.info("interactive proxy: job %s did not answer: %s", target["job_id"], exc)
             await _page(
                 send,
@@ -297,6 +311,7 @@ class InteractiveProxy:
                 "The session's server is not answering",
                 "The server inside the job did not accept the request. It may be busy or restarting; try again.",
                 job_id=target["job_id"],
+                platform=platform,
             )
 
     async def _enter(self, scope, send, token: str) -> None:
@@ -304,7 +319,8 @@ class InteractiveProxy:
         params = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
         user_id = rules.read_ticket(params.get("ticket", [""])[0], token)
         if user_id is None:
-            return await _page(send, 403, "This link has expired", "Open the session again from its job page.")
+            expired = "Open the session again from its job page."
+            return await _page(send, 403, "This link has expired", expired, platform=self.platform(True))
         following = params.get("next", ["/"])[0]
         if not following.startswith("/") or following.startswith("//"):
             following = "/"
@@ -511,12 +527,12 @@ def _platform_url(token: str, path: str, scope: dict) -> str:
 
 
 # --- our own answers -------------------------------------------------------------------------
-async def _page(send, status: int, title: str, detail: str, *, job_id=None, state="", refresh=0, extra=()):
-    # on a session's own host a relative link would stay there: the job page is on the platform
-    own_hosts = bool(settings.ACC_INTERACTIVE_HOST)  # then /static/ there would be the session's own
-    job_url = f"{settings.ACC_INTERACTIVE_BASE_URL if own_hosts else ''}/jobs/{job_id}/"
-    context = {"title": title, "detail": detail, "job_id": job_id, "job_url": job_url, "state": state}
-    context["stylesheet"] = not own_hosts
+async def _page(
+    send, status: int, title: str, detail: str, *, job_id=None, state="", refresh=0, extra=(), platform: str = ""
+):
+    """One of our own pages. `platform` starts its links where a relative one would stay on the session's origin
+    (the job page and the stylesheet are the platform's)."""
+    context = {"title": title, "detail": detail, "job_id": job_id, "platform": platform, "state": state}
     body = render_to_string("workers/interactive_state.html", {**context, "refresh": refresh}).encode()
     headers = [
         (b"content-type", b"text/html; charset=utf-8"),
@@ -528,13 +544,18 @@ async def _page(send, status: int, title: str, detail: str, *, job_id=None, stat
     await send({"type": "http.response.body", "body": body})
 
 
-async def _not_found(send) -> None:
+async def _not_found(send, platform: str = "") -> None:
     await _page(
-        send, 404, "Not found", "There is no interactive session here, or you have no access to it.", state="missing"
+        send,
+        404,
+        "Not found",
+        "There is no interactive session here, or you have no access to it.",
+        state="missing",
+        platform=platform,
     )
 
 
-async def _state_page(send, target: dict) -> None:
+async def _state_page(send, target: dict, platform: str = "") -> None:
     if target["state"] == "over":
         await _page(
             send,
@@ -544,6 +565,7 @@ async def _state_page(send, target: dict) -> None:
             "The job page keeps its log and outputs.",
             job_id=target["job_id"],
             state="over",
+            platform=platform,
         )
     else:
         await _page(
@@ -555,6 +577,7 @@ async def _state_page(send, target: dict) -> None:
             state="starting",
             refresh=2,
             extra=[(b"retry-after", b"2")],
+            platform=platform,
         )
 
 
@@ -562,3 +585,19 @@ async def _redirect(send, location: str, *, extra=()) -> None:
     headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), (b"cache-control", b"no-store")]
     await send({"type": "http.response.start", "status": 302, "headers": [*headers, *extra]})
     await send({"type": "http.response.body", "body": b""})
+
+
+def proxy_application():
+    """The ASGI app of `manage.py serve_proxy`: sessions only; any other path is a 404 of ours."""
+    proxy = InteractiveProxy(standalone=True)
+
+    async def application(scope, receive, send):
+        if scope["type"] in ("http", "websocket") and proxy.handles(scope):
+            return await proxy(scope, receive, send)
+        if scope["type"] == "http":
+            return await _not_found(send, settings.ACC_PLATFORM_URL)
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 4404})
+
+    return application

@@ -73,7 +73,7 @@ class WebServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "accelerator.asgi:application"],
             cwd=ROOT,
-            env=_server_env(),
+            env={"ACC_PUBLIC_URL": self.url, **_server_env()},  # sessions, unless a test says, under its /interactive/
             stdout=open(self.log_path, "wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from routines import services
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.conftest import wait_for_status
-from tests.interactive.conftest import echo_routine
+from tests.interactive.conftest import Platform, echo_routine
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -22,11 +22,21 @@ ECHO_IN_THE_PAGE = """async () => {
 }"""
 
 
-def test_open_the_session_from_the_job_page_and_stop_it(tab, web_server, start_worker, project, alice, settings):
+@pytest.fixture
+def platform(transactional_db, collected_static):
+    """daphne and the session proxy on ports of their own, as `make run` serves them."""
+    served = Platform()
+    yield served
+    served.stop()
+
+
+def test_open_the_session_from_the_job_page_and_stop_it(browser, platform, start_worker, project, alice, settings):
     settings.ACC_BACKEND = "docker"
-    start_worker("docker", extra_env={"ACC_INTERACTIVE_BASE_URL": web_server.url})
+    start_worker("docker", extra_env=platform.env)
     routine = echo_routine(project, alice, timeout=600)
-    page = tab
+    context = browser.new_context(base_url=platform.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
     sign_in(page, "alice", "alice-pass-123")
     job = services.run_routine(routine=routine, user=alice)
 
@@ -45,7 +55,7 @@ def test_open_the_session_from_the_job_page_and_stop_it(tab, web_server, start_w
         link.click()
     session = opened.value
     expect(session.locator("#served")).to_have_text("served by the echo server")
-    assert session.url.startswith(f"{web_server.url}/interactive/")
+    assert session.url.startswith(f"{platform.sessions}/interactive/"), "served by the session proxy"
     assert session.evaluate(ECHO_IN_THE_PAGE) == "hello from the browser"
 
     page.click("#session-stop")
@@ -54,6 +64,10 @@ def test_open_the_session_from_the_job_page_and_stop_it(tab, web_server, start_w
     expect(page.locator("#status-badge")).to_have_text("SUCCEEDED")
     session.reload()
     expect(session.locator("h1")).to_have_text("This interactive session is over")
+    with session.expect_navigation():
+        session.click("text=Open job")
+    assert session.url == f"{platform.url}/jobs/{job.pk}/", "the page of the proxy links back to the platform"
+    context.close()
 
 
 @pytest.fixture

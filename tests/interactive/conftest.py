@@ -1,8 +1,10 @@
-"""Interactive sessions end to end: a real worker runs the server, real daphne serves the proxy.
+"""Interactive sessions end to end: a real worker runs the server, the real session proxy serves it.
 
-`web` is daphne in a subprocess on the test database (pytest-django's live
-server has no websockets); `interactive_worker(backend)` starts a Celery
-worker whose session URLs point at it. `session_url(job_id)` waits for the
+`web` is the platform as `make run` serves it, in subprocesses on the test
+database (pytest-django's live server has no websockets): daphne at
+`web.url`, the session proxy (`manage.py serve_proxy`) at `web.sessions`;
+`interactive_worker(backend)` starts a Celery worker whose session URLs
+point at it. `session_url(job_id)` waits for the
 URL line in the job's log, `cookies_for(user)` signs a user in.
 """
 
@@ -35,18 +37,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Daphne:
-    def __init__(self, **extra_env: str):
-        self.port = free_port()
+class Served:
+    """A platform process listening on a free port, in a subprocess on the test database."""
+
+    name = "server"
+
+    def __init__(self, port: int | None = None, **extra_env: str):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = settings.DATA_DIR / f"daphne-int-{os.getpid()}-{time.time_ns()}.log"
+        self.log_path = settings.DATA_DIR / f"{self.name}-int-{os.getpid()}-{time.time_ns()}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         env.update(DATABASE_URL=_test_db_url(), ACC_DATA_DIR=str(settings.DATA_DIR), PYTHONUNBUFFERED="1")
-        env.update(ACC_INTERACTIVE_BASE_URL=self.url, **extra_env)
+        env.update({"ACC_INTERACTIVE_BASE_URL": self.url, **extra_env})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "accelerator.asgi:application"],
+            self.argv(),
             cwd=ROOT,
             env=env,
             stdout=open(self.log_path, "wb"),
@@ -56,13 +62,16 @@ class Daphne:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited early:\n{self.log()}")
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne not ready:\n{self.log()}")
+        raise RuntimeError(f"{self.name} not ready:\n{self.log()}")
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -77,24 +86,63 @@ class Daphne:
                 self.proc.wait(5)
 
 
+class Daphne(Served):
+    """The platform's web server (it also mounts the proxy under /interactive/)."""
+
+    name = "daphne"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "accelerator.asgi:application"]
+
+
+class SessionProxy(Served):
+    """`manage.py serve_proxy`: the sessions' own server (uvicorn), as `make run` starts it."""
+
+    name = "proxy"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "manage.py", "serve_proxy", "--port", str(self.port)]
+
+
+class Platform:
+    """daphne for the platform on one port, the session proxy on another, as `make run` serves them:
+    `url` is the platform, `sessions` the base of every session URL."""
+
+    def __init__(self):
+        web_port, proxy_port = free_port(), free_port()
+        self.url, self.port = f"http://127.0.0.1:{web_port}", web_port
+        self.sessions = f"http://127.0.0.1:{proxy_port}"
+        self.env = {"ACC_PUBLIC_URL": self.url, "ACC_INTERACTIVE_BASE_URL": self.sessions}
+        self.proxy = SessionProxy(proxy_port, **self.env)
+        try:
+            self.daphne = Daphne(web_port, **self.env)
+        except Exception:
+            self.proxy.stop()
+            raise
+
+    def stop(self) -> None:
+        self.daphne.stop()
+        self.proxy.stop()
+
+
 @pytest.fixture(scope="module")
 def web(django_db_setup, django_db_blocker):
-    """One daphne per test module (starting one costs seconds); each test still gets a clean database."""
-    server = Daphne()
+    """One platform per test module (starting one costs seconds); each test still gets a clean database."""
+    server = Platform()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def docker_worker(django_db_setup, web):
-    worker = Worker("docker", extra_env={"ACC_INTERACTIVE_BASE_URL": web.url})
+    worker = Worker("docker", extra_env=web.env)
     yield worker
     worker.stop()
 
 
 @pytest.fixture(scope="module")
 def local_worker(django_db_setup, web):
-    worker = Worker("local", extra_env={"ACC_INTERACTIVE_BASE_URL": web.url})
+    worker = Worker("local", extra_env=web.env)
     yield worker
     worker.stop()
 
@@ -109,7 +157,8 @@ def interactive_worker(request, transactional_db, settings, web):
 
     def start(backend: str = "docker") -> Worker:
         settings.ACC_BACKEND = backend
-        settings.ACC_INTERACTIVE_BASE_URL = web.url  # as the worker's
+        settings.ACC_INTERACTIVE_BASE_URL = web.sessions  # as the worker's
+        settings.ACC_PLATFORM_URL = web.url
         return request.getfixturevalue(f"{backend}_worker")
 
     yield start

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from urllib.parse import quote
 
 import docker
 import httpx
@@ -32,6 +34,18 @@ def get(url: str, user=None, **kwargs) -> httpx.Response:
     return httpx.get(url, cookies=cookies, timeout=10, **kwargs)
 
 
+def sign_in_and_follow(web, login_url: str, username: str, password: str) -> httpx.Response:
+    """Sign in on the platform's login page as a browser does, then follow where it sends us."""
+    with httpx.Client(timeout=10, follow_redirects=True) as client:
+        form = client.get(login_url)
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        return client.post(
+            login_url,
+            data={"username": username, "password": password, "csrfmiddlewaretoken": csrf},
+            headers={"referer": login_url},
+        )
+
+
 def test_busybox_httpd_is_served_to_its_owner_and_hidden_from_strangers(
     interactive_worker, web, api, project, alice, bob, charlie
 ):
@@ -40,7 +54,7 @@ def test_busybox_httpd_is_served_to_its_owner_and_hidden_from_strangers(
     job_id = run(api, alice, routine)
     url = session_url(job_id)
     session = InteractiveSession.objects.get(job_id=job_id)
-    assert url == f"{web.url}/interactive/{session.token}/"
+    assert url == f"{web.sessions}/interactive/{session.token}/", "on the session proxy's own port"
     assert len(session.token) >= 32 and session.address.startswith("tcp://")
 
     page = get(url, alice)
@@ -48,13 +62,19 @@ def test_busybox_httpd_is_served_to_its_owner_and_hidden_from_strangers(
     assert get(url + "index.html", bob).status_code == 200, "bob is a member of the routine's project"
     stranger = get(url, charlie)
     assert stranger.status_code == 404 and "hello" not in stranger.text
-    assert get(f"{web.url}/interactive/{'x' * 32}/", alice).status_code == 404, "unknown ids look the same"
+    assert get(f"{web.sessions}/interactive/{'x' * 32}/", alice).status_code == 404, "unknown ids look the same"
     anonymous = get(url)
-    assert anonymous.status_code == 302 and anonymous.headers["location"].startswith("/accounts/login/")
+    assert anonymous.status_code == 302
+    assert anonymous.headers["location"] == f"{web.url}/accounts/login/?next={quote(url, safe='')}"
+    signed_in = sign_in_and_follow(web, anonymous.headers["location"], "alice", "alice-pass-123")
+    assert signed_in.status_code == 200 and "hello from httpd" in signed_in.text, "back at the session after signing in"
     no_slash = get(url.rstrip("/"), alice)
     assert no_slash.status_code == 302 and no_slash.headers["location"] == f"/interactive/{session.token}/"
     token = issue_token_pair(user=alice)["access_token"]
     assert get(url, headers={"x-authorization": token}).status_code == 200, "accli's access token works too"
+    mounted = get(f"{web.url}/interactive/{session.token}/", alice)
+    assert mounted.status_code == 200 and "hello from httpd" in mounted.text, "daphne's own mount serves it too"
+    assert get(f"{web.sessions}/api/v1/jobs/", alice).status_code == 404, "the proxy serves sessions only"
 
     api(alice).post(f"/api/v1/jobs/{job_id}/cancel/")
     wait_for_status(job_id, "CANCELLED", timeout=30)
@@ -78,7 +98,7 @@ def test_the_server_never_sees_platform_credentials(interactive_worker, web, api
     assert "host: 127.0.0.1:" in seen, "the server sees the host the browser used"
 
     redirect = httpx.get(url + "go-home", cookies=cookies_for(alice))
-    assert redirect.status_code == 302 and redirect.headers["location"].endswith(f"{url[len(web.url) :]}home")
+    assert redirect.status_code == 302 and redirect.headers["location"].endswith(f"{url[len(web.sessions) :]}home")
     posted = httpx.post(url + "echo", content=b"x" * 300_000, cookies=cookies_for(alice), timeout=10)
     assert posted.status_code == 200 and posted.content == b"x" * 300_000
     arrivals = []

@@ -16,7 +16,7 @@ def ws_connect(web, url: str, user, **kwargs):
     cookie = "; ".join(f"{k}={v}" for k, v in cookies_for(user).items())
     return connect(
         "ws" + url[len("http") :],
-        origin=web.url,
+        origin=web.sessions,
         additional_headers={"Cookie": cookie},
         open_timeout=10,
         proxy=None,

@@ -51,10 +51,12 @@ def test_a_queued_session_says_it_waits_for_the_server(job, alice):
 
 
 def test_a_ready_session_links_counts_down_and_offers_stop_and_extend_to_its_owner(job, alice, bob, settings):
+    settings.ACC_INTERACTIVE_BASE_URL = "https://sessions.example.org:8443"
     session = open_session(job)
     text = page_of(alice, job)
-    assert f'href="/interactive/{session.token}/"' in text and 'target="_blank"' in text
-    assert f"http://testserver/interactive/{session.token}/" in text, "the address as this browser reaches it"
+    url = f"https://sessions.example.org:8443/interactive/{session.token}/"
+    assert f'href="{url}"' in text and 'target="_blank"' in text, "the session proxy's address, as in the log"
+    assert f'<code class="muted" id="session-url">{url}</code>' in text
     assert f'data-ends-at="{session.ends_at.isoformat()}"' in text
     assert 'id="session-stop"' in text and "Extend by 30 min" in text and "up to 4 h more" in text
     seen_by_bob = page_of(bob, job)
