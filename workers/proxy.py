@@ -338,8 +338,6 @@ class InteractiveProxy:
             "",
             "0",
         )
-        if has_body and not rules.header(scope, b"content-length"):
-            headers.append((b"transfer-encoding", b"chunked"))
         if not rules.header(scope, b"host"):
             headers.append((b"host", b"localhost"))
         body_done = asyncio.Event()

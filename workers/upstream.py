@@ -164,9 +164,15 @@ class Connection(asyncio.Protocol):
         for name, value in headers:
             if _UNSAFE.search(name) or _UNSAFE.search(value):
                 raise UpstreamError(f"refusing to forward a header with a line break: {name!r}")
-            if name == b"content-length":
-                chunked = False
+            if name == b"transfer-encoding" or (name == b"content-length" and body is not None):
+                continue  # the framing of a body is ours to say (a length without one passes: POST, 0)
             lines += (name, b": ", value, b"\r\n")
+        sized = next((v for n, v in headers if n == b"content-length"), None) if body is not None else None
+        if sized is not None:
+            chunked = False
+            lines += (b"content-length: ", sized, b"\r\n")
+        elif chunked:
+            lines.append(b"transfer-encoding: chunked\r\n")
         if _UNSAFE.search(target) or b" " in target:
             raise UpstreamError("refusing to forward a request target with spaces or line breaks")
         lines.append(b"\r\n")
