@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,6 +26,21 @@ def test_compose_file_is_accepted_and_runs_web_proxy_worker_beat_postgres_redis(
         [*compose_command(), "config", "--services"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     assert set(services) == {"postgres", "redis", "web", "proxy", "worker", "beat"}
+
+
+def test_compose_puts_sessions_where_the_proxy_and_the_worker_reach_them():
+    env = {**os.environ, "SECRET_KEY": "from-the-environment"}
+    config = yaml.safe_load(
+        subprocess.run([*compose_command(), "config"], cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    )
+    services, sessions = config["services"], config["networks"]["sessions"]
+    assert sessions["internal"] is True, "servers inside sessions get no route out"
+    for name in ("web", "proxy", "worker"):
+        assert services[name]["environment"]["ACC_INTERACTIVE_NETWORK"] == sessions["name"]
+        assert "sessions" in services[name]["networks"], f"{name} cannot reach the sessions"
+    command = services["proxy"]["command"]
+    assert " ".join(command if isinstance(command, list) else [command]).startswith("python manage.py serve_proxy")
+    assert services["proxy"]["environment"]["ACC_INTERACTIVE_BASE_URL"].endswith(":8001")
 
 
 def test_compose_refuses_to_start_without_a_secret_key():
