@@ -369,7 +369,8 @@ def markdown(res: dict) -> str:
         "busybox httpd (the issue's example) forks a process per connection: its ratio shows what the proxy adds",
         "to a server that does some work per request. The asyncio echo server answers ~35,000 small requests a",
         "second by itself: its row shows the proxy process's own ceiling (one Python process, on the same 2 CPUs",
-        "as wrk and the server), not a ratio a session would see; the 50 % target is not met there.",
+        "as wrk and the server). A session whose server is that fast gets that ceiling, far below half of direct:",
+        "the 50 % target is not met there. More proxy processes behind a front server raise it on more CPUs.",
     ]
     if res.get("error"):
         lines += ["", f"Error: `{res['error']}`"]
