@@ -36,8 +36,12 @@ def test_compose_puts_sessions_where_the_proxy_and_the_worker_reach_them():
     services, sessions = config["services"], config["networks"]["sessions"]
     assert sessions["internal"] is True, "servers inside sessions get no route out"
     for name in ("web", "proxy", "worker"):
-        assert services[name]["environment"]["ACC_INTERACTIVE_NETWORK"] == sessions["name"]
+        environment = services[name]["environment"]
+        assert environment["ACC_INTERACTIVE_NETWORK"] == sessions["name"]
         assert "sessions" in services[name]["networks"], f"{name} cannot reach the sessions"
+        folder = environment["ACC_INTERACTIVE_SOCKET_DIR"]
+        mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in services[name]["volumes"]]
+        assert any(m.startswith(f"{folder}:{folder}") for m in mounts), f"{name}: socket folder not at the host's path"
     command = services["proxy"]["command"]
     assert " ".join(command if isinstance(command, list) else [command]).startswith("python manage.py serve_proxy")
     assert services["proxy"]["environment"]["ACC_INTERACTIVE_BASE_URL"].endswith(":8001")
