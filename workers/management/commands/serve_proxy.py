@@ -43,5 +43,6 @@ class Command(BaseCommand):
             server_header=False,  # the session's server names itself; the proxy adds nothing
             date_header=False,
             forwarded_allow_ips=forwarded_allow_ips,
+            timeout_graceful_shutdown=5,  # open websockets and streams get 5 s on TERM, then are closed
             log_level="warning",
         )
