@@ -50,7 +50,7 @@ class Served:
         env = dict(os.environ)
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         env.update(DATABASE_URL=_test_db_url(), ACC_DATA_DIR=str(settings.DATA_DIR), PYTHONUNBUFFERED="1")
-        env.update({"ACC_INTERACTIVE_BASE_URL": self.url, **extra_env})
+        env.update({"ACC_PUBLIC_URL": self.url, "ACC_INTERACTIVE_BASE_URL": self.url, **extra_env})
         self.proc = subprocess.Popen(
             self.argv(),
             cwd=ROOT,

@@ -95,7 +95,9 @@ def test_a_ticket_or_cookie_works_for_its_own_session_only(host_web, session, al
     assert on_host(host_web, elsewhere, "/", cookies={"acc_interactive": cookie}).status_code == 302
     bounce = httpx.get(url, cookies=cookies_for(alice), timeout=10).headers["location"]
     query = urlsplit(bounce).query
-    assert on_host(host_web, elsewhere, f"/_acc/enter?{query}").status_code == 403
+    refused = on_host(host_web, elsewhere, f"/_acc/enter?{query}")
+    assert refused.status_code == 403 and "This link has expired" in refused.text
+    assert f'href="{host_web.url}/static/' in refused.text, "the page on the session's host is styled by the platform"
 
 
 def test_websockets_on_the_session_host_check_cookie_and_origin(host_web, session, alice):
