@@ -160,10 +160,26 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE = {
     "reconcile-jobs": {"task": "workers.tasks.reconcile_task", "schedule": env_float("ACC_RECONCILE_EVERY", 30.0)},
 }
+# Blocking reads wait on the server's side (kombu's BRPOP 1 s, channels_redis' BZPOPMIN 5 s), so the client's read
+# timeout must be longer than those: redis-py 8 defaults it to 5 s, which drops an idle live socket after 5 s.
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 30.0)
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 5.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                }
+            ]
+        },
     }
 }
 
@@ -186,9 +202,17 @@ ACC_MAX_TIMEOUT = env_int("ACC_MAX_TIMEOUT", 7 * 24 * 3600)
 ACC_DEFAULT_BUILD_TIMEOUT = env_int("ACC_DEFAULT_BUILD_TIMEOUT", 1800)
 # Git code sources: file:// URLs read the worker's own disk, so they are off unless an operator allows them.
 ACC_GIT_ALLOW_FILE = env_bool("ACC_GIT_ALLOW_FILE", False)
+# A git remote must resolve to public addresses only: loopback, private, link-local, unique-local, multicast and
+# reserved ones are refused (at save, at dispatch and in the worker right before it connects) unless listed here:
+# comma-separated CIDRs ("10.0.0.0/8,127.0.0.1") and host names ("git.internal", ".internal" for every name below).
+ACC_GIT_ALLOWED_NETWORKS = env_list("ACC_GIT_ALLOWED_NETWORKS", [])
+ACC_GIT_RESOLVE_TIMEOUT = env_float("ACC_GIT_RESOLVE_TIMEOUT", 3.0)  # DNS lookup of a git host (s)
+# Total time of one git checkout in a worker (s); a job's own timeout bounds it too. Its processes are then killed.
 ACC_GIT_TIMEOUT = env_int("ACC_GIT_TIMEOUT", 600)
-# At dispatch the cache asks the remote which commit a branch names; past this (s) the job just runs.
-ACC_GIT_LS_REMOTE_TIMEOUT = env_float("ACC_GIT_LS_REMOTE_TIMEOUT", 5.0)
+# At dispatch the cache asks the remote which commit a branch names; past this (s) the job just runs, and
+# that remote is not asked again at dispatch for ACC_GIT_SLOW_REMOTE_TTL seconds.
+ACC_GIT_LS_REMOTE_TIMEOUT = env_float("ACC_GIT_LS_REMOTE_TIMEOUT", 3.0)
+ACC_GIT_SLOW_REMOTE_TTL = env_int("ACC_GIT_SLOW_REMOTE_TTL", 300)
 # What each jobflow node left in /mnt/pipe, kept so that a reused node restores it for its children.
 ACC_SNAPSHOTS_DIR = Path(env_str("ACC_SNAPSHOTS_DIR", str(DATA_DIR / "snapshots"))).resolve()
 ACC_STOP_GRACE = env_int("ACC_STOP_GRACE", 3)

@@ -232,3 +232,19 @@ async def test_a_run_subscription_hears_every_node_move(start_worker, api, proje
     await watcher.send_json_to({"action": "unsubscribe", "run": root_id})
     assert await watcher.receive_nothing(timeout=0.5)
     await db(wait_for_status, root_id, "SUCCEEDED")
+
+
+async def test_a_socket_stays_open_through_a_long_silence_and_hears_the_next_line(
+    start_worker, api, project, alice, sessions, live
+):
+    """The channel layer's Redis connection must outlast quiet spells (redis-py's 5 s default read timeout)."""
+    await db(start_worker, "local")
+    routine = await db(make_routine, project, alice, "echo before; sleep 20; echo after", name="quiet")
+    job_id = await db(run, api, alice, routine)
+    comm = await live(sessions["alice"])
+    await comm.send_json_to({"action": "subscribe", "job": job_id})
+    await receive_until(comm, lambda m: m["type"] == "log" and "before" in m["text"], timeout=60)
+    # twenty silent seconds: the socket must not be closed meanwhile, and the next line must reach it
+    messages = await receive_until(comm, lambda m: m["type"] == "log" and "after" in m["text"], timeout=60)
+    assert not [m for m in messages if m.get("type") == "websocket.close"]
+    assert (await db(Job.objects.get, pk=job_id)).status in {"RUNNING", "MAPPING_OUTPUTS", "SUCCEEDED"}
