@@ -5,6 +5,9 @@ laptop; production overrides them through the environment.
 """
 
 import os
+import secrets
+import time
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -62,3 +65,30 @@ def env_secret(name: str, default: str = "") -> str:
         with open(path, encoding="utf-8") as fh:
             return fh.read().strip()
     return os.environ.get(name, default)
+
+
+def persisted_secret(path, *, nbytes: int = 50) -> str:
+    """The random secret kept in `path` (mode 0600), created on first use.
+
+    Several processes may start at once (web, worker, proxy): the first to
+    create the file wins (O_EXCL) and the others read what it wrote.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ImproperlyConfigured(f"cannot create {path} ({exc.strerror}); set SECRET_KEY instead.") from None
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_urlsafe(nbytes))
+            fh.flush()
+            os.fsync(fh.fileno())
+    for _ in range(50):  # another process may have created it a moment ago and not written it yet
+        value = path.read_text(encoding="ascii").strip()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise ImproperlyConfigured(f"{path} is empty; delete it (a new key is made) or set SECRET_KEY.")

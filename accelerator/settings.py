@@ -1,16 +1,19 @@
 """The one settings module. Every value has an embedded default; see README."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
 
-from accelerator.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from accelerator.env import env_bool, env_float, env_int, env_list, env_secret, env_str, persisted_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ACC_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+# Without SECRET_KEY (or SECRET_KEY_FILE) a random key is made on first start and kept in ACC_DATA_DIR/secret_key
+# (mode 0600): there is no well-known default key that would let anyone forge upload tokens or sessions.
+SECRET_KEY = env_secret("SECRET_KEY", "") or persisted_secret(DATA_DIR / "secret_key")
 # Key for secrets at rest (Fernet, urlsafe base64 of 32 bytes). Derived from SECRET_KEY when unset.
 ACC_SECRETS_KEY = env_secret("ACC_SECRETS_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
@@ -94,6 +97,14 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- the demo (make run) ------------------------------------------------------
+# The embedded SQLite database means a laptop: the demo user, project and routines are loaded by `make run`.
+# Any other database means a deployment: no demo unless ACC_DEMO=true. The demo user is an administrator
+# only on a laptop that nobody else can reach (embedded data and a loopback-only listening address, HOST).
+EMBEDDED_DATABASE = "DATABASE_URL" not in os.environ
+ACC_DEMO = env_bool("ACC_DEMO", EMBEDDED_DATABASE)
+ACC_DEMO_ADMIN = EMBEDDED_DATABASE and env_str("HOST", "127.0.0.1") in {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -196,9 +207,22 @@ ACC_DOCKER_NETWORK = env_str("ACC_DOCKER_NETWORK", "none")
 ACC_DOCKER_PIDS_LIMIT = env_int("ACC_DOCKER_PIDS_LIMIT", 1024)
 # How long resolve_image may try to pull a missing image (s); 0 = never pull.
 ACC_DOCKER_PULL_TIMEOUT = env_int("ACC_DOCKER_PULL_TIMEOUT", 600)
+# The local backend runs each job in a bubblewrap sandbox (its own folders only, no network, its memory limit).
+# Without a usable sandbox it refuses jobs, unless the operator accepts running them on the host as the worker.
+ACC_LOCAL_BWRAP = env_str("ACC_LOCAL_BWRAP", "bwrap")  # the bubblewrap program (a name on PATH or a path)
+ACC_LOCAL_UNSANDBOXED_UNSAFE = env_bool("ACC_LOCAL_UNSANDBOXED_UNSAFE", False)
+ACC_LOCAL_SANDBOX_UID = env_int("ACC_LOCAL_SANDBOX_UID", 65534)  # whom jobs run as when the worker is root
+ACC_LOCAL_SANDBOX_GID = env_int("ACC_LOCAL_SANDBOX_GID", 65534)
+ACC_LOCAL_NETWORK = env_str("ACC_LOCAL_NETWORK", "none")  # none | host (sessions always get a network of their own)
 ACC_DEFAULT_WORKDIR = env_str("ACC_DEFAULT_WORKDIR", "/code")
 ACC_DEFAULT_TIMEOUT = env_int("ACC_DEFAULT_TIMEOUT", 3600)
 ACC_MAX_TIMEOUT = env_int("ACC_MAX_TIMEOUT", 7 * 24 * 3600)
+# The most a task may ask for, checked when a routine is saved or dispatched (timeout and build_timeout: above).
+ACC_MAX_CORES = env_float("ACC_MAX_CORES", 256.0)
+ACC_MAX_RAM = env_int("ACC_MAX_RAM", 2**40)  # bytes (1 TiB)
+ACC_MAX_STORAGE = env_int("ACC_MAX_STORAGE", 16 * 2**40)  # bytes (16 TiB), each of local and workflow storage
+ACC_MAX_RETRIES = env_int("ACC_MAX_RETRIES", 10)  # retries of a jobflow node
+ACC_MAX_RETRY_BACKOFF = env_float("ACC_MAX_RETRY_BACKOFF", 24 * 3600.0)  # seconds before a node's first retry
 ACC_DEFAULT_BUILD_TIMEOUT = env_int("ACC_DEFAULT_BUILD_TIMEOUT", 1800)
 # Git code sources: file:// URLs read the worker's own disk, so they are off unless an operator allows them.
 ACC_GIT_ALLOW_FILE = env_bool("ACC_GIT_ALLOW_FILE", False)
@@ -262,7 +286,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "accelerator.schema.AutoSchema",
+    # JSON only, parsed with bounds (depth, 64-bit integers, no NUL, DATA_UPLOAD_MAX_MEMORY_SIZE): bad bodies are 4xx
+    "DEFAULT_PARSER_CLASSES": ["accelerator.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -274,7 +301,58 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, routines, jobs and files of the Accelerator platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # every error is {"detail", "code"} (accelerator.api_errors); accelerator.schema documents it per operation
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "workers.states.Status",
+        "VersionStatusEnum": "hosting.models.VersionStatus",
+    },
 }
+
+# --- browser security: Content-Security-Policy, security headers, HTTPS, API docs (issue 12) -------------
+# Every response gets a Content-Security-Policy (django-csp): scripts only from our own static files (no inline
+# script, no eval), so text a user wrote can never run as script even where a page forgot to escape it.
+# Styles allow 'unsafe-inline': json-editor sets style attributes on the elements it builds (style cannot run
+# script). frame-ancestors 'none' replaces X-Frame-Options DENY; the hosted widget widens it to the model's
+# embed origins (hosting.pages). Pages a session's own server sends through workers/proxy.py get none of this.
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+INSTALLED_APPS += ["csp", "drf_spectacular_sidecar"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],  # Swagger UI's icons are data: URLs
+        "font-src": [SELF],
+        "connect-src": [SELF],  # fetch/XHR to this origin and the /ws/live/ socket (CSP 3: 'self' covers ws:/wss:)
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env_str("ACC_REFERRER_POLICY", "same-origin")
+# ACC_HTTPS=true: the platform is reached over https:// (directly or through a TLS proxy). Cookies are then sent
+# over TLS only and browsers are told to use https:// for ACC_HSTS_SECONDS. Off by default: a laptop serves
+# plain http on 127.0.0.1, where Secure cookies would never come back.
+ACC_HTTPS = env_bool("ACC_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = ACC_HTTPS
+SECURE_HSTS_SECONDS = env_int("ACC_HSTS_SECONDS", 365 * 24 * 3600) if ACC_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ACC_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("ACC_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("ACC_SSL_REDIRECT", False)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients): trust it, so
+# Django knows a request came over https (HSTS, secure redirects). Never set this without such a proxy.
+if env_bool("ACC_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar): /api/docs/ works offline.
+SPECTACULAR_SETTINGS.update(
+    {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
+)
 
 LOGGING = {
     "version": 1,

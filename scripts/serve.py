@@ -62,7 +62,7 @@ def main() -> None:
     data_dir = Path(env.setdefault("ACC_DATA_DIR", str(ROOT / "var"))).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = env.setdefault("PORT", "8000")
-    host = env.get("HOST", "127.0.0.1")
+    host = env.setdefault("HOST", "127.0.0.1")  # settings read it too: the demo user is an admin on loopback only
     sessions_port = env.setdefault("SESSIONS_PORT", str(int(port) + 1))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     env.setdefault("ACC_PUBLIC_URL", f"http://{shown}:{port}")
@@ -73,8 +73,17 @@ def main() -> None:
         if redis:
             children.append(redis)
     manage = [PY, str(ROOT / "manage.py")]
-    for step in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"], ["load_demo"]):
+    for step in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
         subprocess.run(manage + step, cwd=ROOT, env=env, check=True)
+    # ACC_DEMO decides (on with the embedded SQLite, off with DATABASE_URL); the command says what it did
+    demo = subprocess.run(
+        manage + ["load_demo", "--if-enabled"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    login = (
+        "Demo login: demo / demo-password" + ("" if "(an administrator)" in demo else " (not an administrator)")
+        if demo.startswith("demo data ready")
+        else "No demo data (ACC_DEMO is off): create an account with `python manage.py createsuperuser`"
+    )
     concurrency = env.get("ACC_WORKER_CONCURRENCY", "8")
     children.append(
         subprocess.Popen(
@@ -113,7 +122,7 @@ def main() -> None:
     )
     print(
         f"\n  Accelerator is serving on http://{shown}:{port}/"
-        f"\n  Demo login: demo / demo-password   (backend: {env.get('ACC_BACKEND', 'local')})"
+        f"\n  {login}   (backend: {env.get('ACC_BACKEND', 'local')})"
         f"\n  Interactive sessions: {env['ACC_INTERACTIVE_BASE_URL']}/interactive/<id>/\n",
         flush=True,
     )

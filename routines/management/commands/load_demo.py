@@ -1,5 +1,6 @@
 """Idempotent demo data: user `demo`, project `demo`, base stacks and runnable routines."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -104,15 +105,30 @@ ROUTINES = [
 class Command(BaseCommand):
     help = "Create the demo user, project, base stacks and routines (safe to run again)."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--if-enabled",
+            action="store_true",
+            help="load only when ACC_DEMO is on (make run: on with the embedded database, off otherwise)",
+        )
+
     @transaction.atomic
     def handle(self, *args, **options):
+        if options["if_enabled"] and not settings.ACC_DEMO:
+            self.stdout.write("demo off (ACC_DEMO=false): no demo user, no demo data")
+            return
         user_model = get_user_model()
+        # an administrator only on a laptop nobody else reaches (embedded data, loopback-only address)
+        admin = settings.ACC_DEMO_ADMIN
         user, created = user_model.objects.get_or_create(
-            username="demo", defaults={"is_staff": True, "is_superuser": True}
+            username="demo", defaults={"is_staff": admin, "is_superuser": admin}
         )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
+        elif (user.is_staff or user.is_superuser) and not admin:
+            user.is_staff = user.is_superuser = False
+            user.save(update_fields=["is_staff", "is_superuser"])
         project, _ = Project.objects.get_or_create(slug="demo", defaults={"name": "Demo project"})
         Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.OWNER})
         for stack in STACKS:
@@ -124,7 +140,8 @@ class Command(BaseCommand):
                 services.save_routine(project=project, user=user, task=task, description=item["description"])
         self._demo_data(project)
         self._hosted(project, user)
-        self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD}, project demo, hosted model demo-hosted")
+        role = "an administrator" if admin else "not an administrator"
+        self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD} ({role}), project demo, model demo-hosted")
 
     def _hosted(self, project, user):
         from hosting import services as hosting
