@@ -9,6 +9,6 @@ export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
 export ACC_DATA_DIR="${ACC_TEST_DATA_DIR:-$PWD/var/test}"
 export ACC_DOCKER_NETWORK="${ACC_DOCKER_NETWORK:-none}"
 export ACC_STOP_GRACE=2
-export ACC_INSTANCE=test
+export ACC_INSTANCE="${ACC_INSTANCE:-test}"
 rm -rf "$ACC_DATA_DIR"; mkdir -p "$ACC_DATA_DIR"
 exec .venv/bin/pytest "$@"
