@@ -40,8 +40,10 @@ _MEMBER_ROLES = [role for role, rank in ROLE_RANK.items() if rank >= ROLE_RANK[R
 def hosted_page(view=None, *, widget: bool = False):
     """Signed-in users only; NotFound and Forbidden become an error page (inside the widget: a bare one).
 
-    Widget responses may be framed by the model's embed origins only; every
-    other page keeps Django's X-Frame-Options DENY.
+    Widget responses may be framed by the model's embed origins only: the
+    Content-Security-Policy's frame-ancestors names them (the rest of the
+    policy stays); every other page keeps frame-ancestors 'none' and
+    X-Frame-Options DENY.
     """
     if view is None:
         return functools.partial(hosted_page, widget=widget)
@@ -63,7 +65,7 @@ def hosted_page(view=None, *, widget: bool = False):
     def framed(request, *args, **kwargs):
         request.hosted_origins = []  # set once the model is known to be visible; a refusal reveals none
         response = signed_in(request, *args, **kwargs)
-        response["Content-Security-Policy"] = " ".join(["frame-ancestors 'self'", *request.hosted_origins])
+        response._csp_replace = {"frame-ancestors": ["'self'", *request.hosted_origins]}  # read by CSPMiddleware
         return response
 
     return framed

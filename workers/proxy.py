@@ -51,6 +51,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.client import unix_connect as ws_unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from accelerator.security_headers import own_page_headers
 from workers import events, interactive
 from workers import proxy_rules as rules
 from workers.backends.sockets import split_address
@@ -536,6 +537,7 @@ async def _page(
         (b"content-type", b"text/html; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
+        *own_page_headers(platform=platform),  # our page: the platform's CSP (a session's own pages get none)
         *extra,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -142,8 +142,27 @@ def tab(browser, web_server):
         ws.on("framereceived", lambda payload: page.ws_frames.append(payload))
 
     page.on("websocket", on_socket)
+    watch_csp(page)
     yield page
+    refused = list(page.csp_violations)
     context.close()
+    assert not refused, f"the browser refused something under the Content-Security-Policy: {refused}"
+
+
+# What Chromium writes to the console when the Content-Security-Policy blocks something.
+CSP_CONSOLE_WORDS = ("Content Security Policy", "Content-Security-Policy", "Refused to")
+
+
+def watch_csp(page):
+    """Record in `page.csp_violations` every console message saying the CSP blocked a script, style, frame..."""
+    page.csp_violations = []
+
+    def on_console(message):
+        if any(word in message.text for word in CSP_CONSOLE_WORDS):
+            page.csp_violations.append(message.text)
+
+    page.on("console", on_console)
+    return page
 
 
 def sign_in(page, username: str, password: str) -> None:
