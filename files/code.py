@@ -1,26 +1,36 @@
 """Materialise a routine's code into a local folder: a jobstore manifest, a zip, or a git ref.
 
-`validate_code_source` runs at dispatch time (cheap, no network) so a bad
-`repo_url` fails the dispatch instead of the job; `materialize` runs in the
-worker. Nothing here writes outside `dest`: manifest and zip paths are
-checked, files are created without following symlinks, and git may only use
-plain transports (no `ext::` helpers, `file://` only when the operator allows it).
+`validate_code_source` runs when a routine is saved or dispatched (no git
+call; at most a bounded DNS lookup) so a bad `repo_url` fails there instead of
+in the job; `materialize` runs in the worker. Nothing here writes outside
+`dest`: manifest and zip paths are checked, files are created without
+following symlinks, and git may only use plain transports (no `ext::` helpers,
+`file://` only when the operator allows it) towards public addresses (loopback,
+private, link-local... only where ACC_GIT_ALLOWED_NETWORKS allows them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 
 from accelerator.errors import InvalidInput
-from files import jobstore, storage
+from files import jobstore, netguard, storage
 from routines.models import Project
 
 JOBSTORE_SCHEME = "s3accjobstore://"
@@ -87,13 +97,26 @@ def validate_code_source(*, project: Project, repo_url: str, repo_branch: str = 
         return
     check_git_url(repo_url)
     check_git_ref(repo_branch)
+    check_git_address(repo_url, unresolved_ok=True)
 
 
-def materialize(*, project: Project, repo_url: str, repo_branch: str = "", dest: Path) -> dict:
+def materialize(
+    *,
+    project: Project,
+    repo_url: str,
+    repo_branch: str = "",
+    dest: Path,
+    timeout: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> dict:
     """Write the code into `dest` and describe where it came from.
 
     Returns {"kind": "jobstore", "manifest": sha1}, {"kind": "zip", "sha1": sha1}
-    or {"kind": "git", "url": url, "commit": full_sha}.
+    or {"kind": "git", "url": url, "commit": full_sha}. A git checkout takes at
+    most ACC_GIT_TIMEOUT seconds (and at most `timeout`), raising GitTimedOut;
+    `should_stop` is asked twice a second (True: GitCancelled) and `tick` is
+    called every few seconds while git runs (a job's heartbeat).
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -106,7 +129,7 @@ def materialize(*, project: Project, repo_url: str, repo_branch: str = "", dest:
         return {"kind": "zip", "sha1": sha1}
     check_git_url(repo_url)
     check_git_ref(repo_branch)
-    commit = _git_checkout(repo_url, repo_branch, dest)
+    commit = _git_checkout(repo_url, repo_branch, dest, timeout=timeout, should_stop=should_stop, tick=tick)
     return {"kind": "git", "url": redact(repo_url), "commit": commit}
 
 
@@ -176,56 +199,257 @@ def _extract(archive: zipfile.ZipFile, dest: Path) -> None:
 
 
 # --- git --------------------------------------------------------------------------------------------------------
+#
+# Every git call that touches the network first resolves the remote's host and checks each of its addresses
+# (files.netguard), then connects to exactly that address: http(s) through a curl resolve entry, ssh through
+# `-o Hostname=`, git:// by putting the address in the URL. Redirects, proxies from the environment and every
+# transport but the URL's own are off. Each call runs in a process group of its own, bounded by one deadline
+# (ACC_GIT_TIMEOUT, and the job's own timeout); on expiry or cancel the whole group is killed.
+
+_POLL = 0.5  # seconds between looks at a running git (cancel requests)
+_TICK_EVERY = 5.0  # seconds between calls of the caller's `tick` (a job's heartbeat)
+_PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy"}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
 
 
-def _git_env() -> dict:
-    protocols = "https:http:ssh:git" + (":file" if _git_allow_file() else "")
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL=protocols, GIT_ASKPASS="true")
-    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+class GitCancelled(Exception):
+    """The caller asked to stop while git ran; git and everything it started are gone."""
+
+
+class GitTimedOut(InvalidInput):
+    """A git call did not finish within its deadline; git and everything it started are gone."""
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """How git is told to reach a remote whose address was checked."""
+
+    url: str  # the URL git is given (the checked address in place of the host for git://)
+    scheme: str  # the only transport git may use
+    config: tuple[str, ...] = ()  # extra `-c name=value` pairs
+    ssh_command: str = ""
+
+
+def _allowed_networks() -> netguard.Allowed:
+    return netguard.Allowed.parse(getattr(settings, "ACC_GIT_ALLOWED_NETWORKS", []) or [])
+
+
+def _resolve_timeout() -> float:
+    return float(getattr(settings, "ACC_GIT_RESOLVE_TIMEOUT", 3.0))
+
+
+def _host_and_port(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a checked git URL; None for file://."""
+    match = GIT_URL_RE.match(url)
+    if match is None:  # user@host:path, git's scp-like ssh form
+        return "ssh", url.split("@", 1)[1].split(":", 1)[0], 22
+    scheme = match.group(1)
+    if scheme == "file":
+        return None
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError as exc:
+        raise InvalidInput(f"repo_url {redact(url)} has an invalid host or port: {exc}.") from None
+    return scheme, host, port
+
+
+def check_git_address(url: str, *, timeout: float | None = None, unresolved_ok: bool = False) -> netguard.Target | None:
+    """Resolve the host of git URL `url` and refuse it if it is not a public address (nor allowed by the operator).
+
+    `unresolved_ok` (save time): a host name that does not resolve now is let through; the worker checks it
+    again right before it connects. Returns the checked target, None for file:// or an unresolved name.
+    """
+    where = _host_and_port(url)
+    if where is None:
+        return None
+    _, host, port = where
+    try:
+        return netguard.check(host, port, allowed=_allowed_networks(), timeout=timeout or _resolve_timeout())
+    except netguard.Unresolved as exc:
+        if unresolved_ok:
+            return None
+        raise InvalidInput(f"repo_url {redact(url)}: {exc}.") from None
+    except netguard.Refused as exc:
+        raise InvalidInput(f"repo_url {redact(url)}: {exc}.", code="address_refused") from None
+
+
+def _pinned(url: str, *, timeout: float | None = None) -> _Remote:
+    """Check `url` and describe how git reaches exactly the address that was checked."""
+    check_git_url(url)
+    target = check_git_address(url, timeout=timeout)
+    if target is None:  # file://, allowed by check_git_url
+        return _Remote(url=url, scheme="file")
+    scheme = _host_and_port(url)[0]
+    if scheme in ("http", "https"):
+        resolve = f"http.curloptResolve={target.host}:{target.port}:{target.bracketed}"
+        return _Remote(url=url, scheme=scheme, config=("-c", resolve, "-c", "http.followRedirects=false"))
+    if scheme == "git":
+        parts = urlsplit(url)
+        netloc = f"{target.bracketed}:{target.port}"
+        return _Remote(url=parts._replace(netloc=netloc).geturl(), scheme=scheme)
+    base = os.environ.get("GIT_SSH_COMMAND") or "ssh"
+    options = [
+        "-o", "BatchMode=yes",
+        "-o", "ConnectTimeout=10",
+        "-o", f"Hostname={target.address}",
+        "-o", f"HostKeyAlias={target.host}",
+        "-o", "ProxyCommand=none",
+        "-o", "ProxyJump=none",
+    ]  # fmt: skip
+    return _Remote(url=url, scheme="ssh", ssh_command=" ".join([base, *map(shlex.quote, options)]))
+
+
+def _git_env(remote: _Remote | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in _PROXY_VARIABLES and k != "GIT_PROXY_COMMAND"}
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true", GIT_ALLOW_PROTOCOL=remote.scheme if remote else "file")
+    if remote and remote.ssh_command:
+        env["GIT_SSH_COMMAND"] = remote.ssh_command
+    env.pop("GIT_SSH", None)
     return env
 
 
+@dataclass
+class _Budget:
+    """One deadline for all the git calls of a checkout, and what to do while they run."""
+
+    seconds: float
+    what: str  # "clone of <url>", for messages
+    should_stop: Callable[[], bool] | None = None
+    tick: Callable[[], None] | None = None
+
+    def __post_init__(self):
+        self.deadline = time.monotonic() + self.seconds
+
+
 def _git(
-    args: list[str], cwd: Path, *, check: bool = True, timeout: float | None = None
+    args: list[str], cwd: Path, *, budget: _Budget, remote: _Remote | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:
-    timeout = timeout or getattr(settings, "ACC_GIT_TIMEOUT", 600)
-    cmd = ["git", "-c", "protocol.ext.allow=never", "-c", "advice.detachedHead=false", *args]
+    cmd = [
+        "git",
+        "-c", "protocol.ext.allow=never",
+        "-c", "advice.detachedHead=false",
+        "-c", "http.proxy=",
+        "-c", "core.gitProxy=",
+        *(remote.config if remote else ()),
+        *args,
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=_git_env(remote),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # git, its remote helpers and ssh share one process group: killed as one
+    )
+    next_tick = time.monotonic() + _TICK_EVERY
     try:
-        proc = subprocess.run(cmd, cwd=cwd, env=_git_env(), capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise InvalidInput(f"git {args[0]} took longer than {timeout} s.") from None
+        while True:
+            remaining = budget.deadline - time.monotonic()
+            if remaining <= 0:
+                _kill_group(proc)
+                raise GitTimedOut(f"git {budget.what} did not finish in {budget.seconds:g} s", code="git_timeout")
+            try:
+                stdout, stderr = proc.communicate(timeout=min(remaining, _POLL))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if budget.should_stop is not None and budget.should_stop():
+                _kill_group(proc)
+                raise GitCancelled(f"git {budget.what} was stopped: the job was cancelled")
+            if budget.tick is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + _TICK_EVERY
+                budget.tick()
+    except BaseException:
+        _kill_group(proc)
+        raise
+    result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     if check and proc.returncode != 0:
-        raise InvalidInput(f"git {args[0]} failed: {redact(proc.stderr.strip()[-1000:])}")
-    return proc
+        raise InvalidInput(f"git {args[0]} failed: {redact(stderr.strip()[-1000:])}")
+    return result
 
 
-def _git_checkout(url: str, ref: str, dest: Path) -> str:
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL git's whole process group (it leads it until reaped, so the id cannot be someone else's)."""
+    if proc.returncode is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        proc.communicate(timeout=5)
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        pass
+
+
+def _budget_seconds(timeout: float | None) -> float:
+    limit = float(getattr(settings, "ACC_GIT_TIMEOUT", 600))
+    return min(limit, float(timeout)) if timeout else limit
+
+
+def _git_checkout(
+    url: str,
+    ref: str,
+    dest: Path,
+    *,
+    timeout: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    tick: Callable[[], None] | None = None,
+) -> str:
     """Fetch `ref` of `url` into dest, check it out, drop .git; return the full commit sha."""
-    _git(["init", "-q"], dest)
-    shallow = _git(["fetch", "-q", "--depth", "1", "--no-tags", "--", url, ref], dest, check=False)
+    budget = _Budget(_budget_seconds(timeout), f"clone of {redact(url)}", should_stop, tick)
+    remote = _pinned(url, timeout=min(_resolve_timeout(), budget.seconds))
+    _git(["init", "-q"], dest, budget=budget)
+    shallow = _git(
+        ["fetch", "-q", "--depth", "1", "--no-tags", "--", remote.url, ref],
+        dest,
+        budget=budget,
+        remote=remote,
+        check=False,
+    )
     if shallow.returncode == 0:
-        commit = _git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], dest).stdout.strip()
+        commit = _git(["rev-parse", "--verify", "FETCH_HEAD^{commit}"], dest, budget=budget).stdout.strip()
     else:  # an abbreviated sha, or a server that refuses to serve a commit by id: fetch everything
-        _git(["fetch", "-q", "--", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], dest)
-        commit = _resolve_ref(ref, dest)
-    _git(["checkout", "-q", "--detach", commit], dest)
+        refspecs = ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"]
+        _git(["fetch", "-q", "--", remote.url, *refspecs], dest, budget=budget, remote=remote)
+        commit = _resolve_ref(ref, dest, budget)
+    _git(["checkout", "-q", "--detach", commit], dest, budget=budget)
     shutil.rmtree(dest / ".git")
     return commit
 
 
+def _slow_key(url: str) -> str:
+    return "acc:git-slow:" + hashlib.sha256(redact(url).encode()).hexdigest()
+
+
 def remote_commit(repo_url: str, ref: str) -> str | None:
-    """The commit `ref` names in the remote repository, without fetching it; None if that cannot be told quickly."""
+    """The commit `ref` names in the remote repository, without fetching it; None if that cannot be told quickly.
+
+    Runs at dispatch in a web thread: the address check and `git ls-remote` together take at most
+    ACC_GIT_LS_REMOTE_TIMEOUT, and a remote that ran out of that time is not asked again for
+    ACC_GIT_SLOW_REMOTE_TTL seconds (its jobs simply run; the worker records the commit).
+    """
     if re.fullmatch(r"[0-9a-f]{40}", ref):
         return ref
+    seconds = float(getattr(settings, "ACC_GIT_LS_REMOTE_TIMEOUT", 3))
+    if cache.get(_slow_key(repo_url)):
+        return None
+    budget = _Budget(seconds, f"ls-remote of {redact(repo_url)}")
     try:
-        check_git_url(repo_url)
         check_git_ref(ref)
+        remote = _pinned(repo_url, timeout=min(_resolve_timeout(), seconds))
         proc = _git(
-            ["ls-remote", "--", repo_url, ref, f"{ref}^{{}}"],
+            ["ls-remote", "--", remote.url, ref, f"{ref}^{{}}"],
             Path(tempfile.gettempdir()),
+            budget=budget,
+            remote=remote,
             check=False,
-            timeout=getattr(settings, "ACC_GIT_LS_REMOTE_TIMEOUT", 5),
         )
+    except GitTimedOut:
+        cache.set(_slow_key(repo_url), 1, timeout=int(getattr(settings, "ACC_GIT_SLOW_REMOTE_TTL", 300)))
+        return None
     except InvalidInput:
         return None
     if proc.returncode != 0:
@@ -237,9 +461,9 @@ def remote_commit(repo_url: str, ref: str) -> str | None:
     return None
 
 
-def _resolve_ref(ref: str, dest: Path) -> str:
+def _resolve_ref(ref: str, dest: Path, budget: _Budget) -> str:
     for candidate in (f"refs/tags/{ref}", f"refs/remotes/origin/{ref}", ref):
-        proc = _git(["rev-parse", "-q", "--verify", f"{candidate}^{{commit}}"], dest, check=False)
+        proc = _git(["rev-parse", "-q", "--verify", f"{candidate}^{{commit}}"], dest, budget=budget, check=False)
         if proc.returncode == 0:
             return proc.stdout.strip()
     raise InvalidInput(f"repo_branch {ref!r} is not a branch, tag or commit of the repository.")

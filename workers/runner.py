@@ -141,11 +141,20 @@ class JobRunner:
             return ""
         try:
             info = code_source.materialize(
-                project=self.job.project, repo_url=source["url"], repo_branch=source.get("ref") or "", dest=code_dir
+                project=self.job.project,
+                repo_url=source["url"],
+                repo_branch=source.get("ref") or "",
+                dest=code_dir,
+                timeout=self.job.timeout,  # git gets no more time than the job itself
+                should_stop=self._cancel_requested,
+                tick=lambda: Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now()),
             )
+        except code_source.GitCancelled:
+            raise JobCancelled from None
         except Exception as exc:
             raise JobFailed(
-                f"Could not fetch the code from {source['url']}: {getattr(exc, 'detail', exc)}", error_code="code"
+                f"Could not fetch the code from {code_source.redact(source['url'])}: {getattr(exc, 'detail', exc)}",
+                error_code="code",
             ) from None
         self.code_info = info
         if info.get("commit"):
