@@ -4,7 +4,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
@@ -19,6 +19,14 @@ _STATUS = {
     errors.Conflict: status.HTTP_409_CONFLICT,
     errors.AuthFailed: status.HTTP_401_UNAUTHORIZED,
 }
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error answer: what is wrong and how to fix it, and a short machine-readable code."""
+
+    detail = serializers.CharField(help_text="What is wrong and how to fix it, in one or a few sentences.")
+    code = serializers.CharField(help_text="A short machine-readable reason, e.g. invalid, not_found, conflict.")
+    errors = serializers.JSONField(required=False, help_text="For code `invalid`: the messages per field.")
 
 
 def _flatten(detail, prefix: str = "") -> list[str]:

@@ -302,7 +302,6 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # every error is {"detail", "code"} (accelerator.api_errors); accelerator.schema documents it per operation
-    "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "workers.states.Status",
         "VersionStatusEnum": "hosting.models.VersionStatus",

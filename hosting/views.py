@@ -120,7 +120,7 @@ class HostedShareView(APIView):
         model = _model(request, slug, manage=True)
         return Response(services.set_share(model=model, user=request.user, **_parsed(ShareSerializer, request)))
 
-    @extend_schema(request=ShareSerializer, responses=ShareSerializer(many=True))
+    @extend_schema(request=ShareSerializer, responses={200: ShareSerializer(many=True)})
     def delete(self, request, slug):
         model = _model(request, slug, manage=True)
         data = _parsed(ShareSerializer, request)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accelerator.errors import Forbidden, InvalidInput
 from jobflows.dag import DagError, parents_of, tree_to_dag, validate_dag
 from jobflows.models import JobflowRun
+from routines.limits import task_limits
 from routines.spec import SpecError, normalize_task
 from workers.backends import get_backend
 from workers.models import Job, JobEvent
@@ -37,7 +38,7 @@ def dispatch_flow(*, project, user, body: dict) -> Job:
     tasks = {}
     for node in dag["nodes"]:
         try:
-            task = normalize_task(node)
+            task = normalize_task(node, limits=task_limits())
         except SpecError as exc:
             raise InvalidInput(f"Node {node['id']}: {exc}") from None
         tasks[node["id"]] = {**task, "spec": routines.validate_spec(project=project, spec=task["spec"])}

@@ -43,7 +43,7 @@ class RoleSerializer(serializers.Serializer):
 
 
 class RoutineVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = RoutineVersion
@@ -52,7 +52,7 @@ class RoutineVersionSerializer(serializers.ModelSerializer):
 
 class RoutineSerializer(serializers.ModelSerializer):
     project = serializers.CharField(source="project.slug")
-    latest_version = RoutineVersionSerializer(read_only=True)
+    latest_version = RoutineVersionSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Routine

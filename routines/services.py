@@ -13,6 +13,7 @@ from files import code as code_source
 from files import mappings as mapping_syntax
 from files import services as files
 from routines import permissions
+from routines.limits import task_limits
 from routines.models import BaseStack, Membership, Project, Role, Routine, RoutineVersion, slug_validator
 from routines.spec import SpecError, canonical_hash, normalize_task
 
@@ -161,7 +162,7 @@ def dispatch_task_tree(*, project: Project, user, tree: dict):
 
         return dispatch_flow(project=project, user=user, body=tree)
     try:
-        task = normalize_task(tree)
+        task = normalize_task(tree, limits=task_limits())
     except SpecError as exc:
         raise InvalidInput(str(exc)) from None
     with transaction.atomic():
@@ -219,7 +220,7 @@ def save_routine(*, project: Project, user, task: dict, description: str = "", r
     if not permissions.has_role(user, project, Role.MEMBER):
         raise Forbidden(f"Creating or editing routines needs the member role in project '{project.slug}'.")
     try:
-        normalized = normalize_task(task)
+        normalized = normalize_task(task, limits=task_limits())
     except SpecError as exc:
         raise InvalidInput(str(exc)) from None
     with transaction.atomic():

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+from dataclasses import dataclass
 
 STACK_KEYS = ("docker_image", "docker_filename", "base_stack")
 KNOWN_KWARGS = {*STACK_KEYS, "repo_url", "repo_branch", "force_build", "command", "conf", "build_timeout", "no_cache"}
@@ -22,6 +24,31 @@ RESOURCE_FIELDS = {
     "required_storage_local": ("required_storage_local", int),
     "required_storage_workflow": ("required_storage_workflow", int),
 }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The largest values a task may ask for; the operator sets them (settings ACC_MAX_*)."""
+
+    cores: float = 256
+    ram: int = 2**40  # bytes
+    storage: int = 16 * 2**40  # bytes, each of required_storage_local and required_storage_workflow
+    timeout: int = 7 * 24 * 3600  # seconds, timeout and build_timeout
+    retries: int = 10  # jobflow nodes
+    retry_backoff: float = 24 * 3600  # seconds
+
+    def bounds(self) -> dict[str, tuple[float, float, str, str]]:
+        """field -> (minimum, maximum, unit, the setting that raises the maximum)."""
+        return {
+            "required_cores": (0.01, self.cores, "cores", "ACC_MAX_CORES"),
+            "required_ram": (1, self.ram, "bytes", "ACC_MAX_RAM"),
+            "required_storage_local": (1, self.storage, "bytes", "ACC_MAX_STORAGE"),
+            "required_storage_workflow": (1, self.storage, "bytes", "ACC_MAX_STORAGE"),
+            "timeout": (1, self.timeout, "seconds", "ACC_MAX_TIMEOUT"),
+            "build_timeout": (1, self.timeout, "seconds", "ACC_MAX_TIMEOUT"),
+            "retries": (0, self.retries, "retries", "ACC_MAX_RETRIES"),
+            "retry_backoff": (0, self.retry_backoff, "seconds", "ACC_MAX_RETRY_BACKOFF"),
+        }
 
 
 class SpecError(ValueError):
@@ -88,14 +115,21 @@ def parse_code(kwargs: dict, stack: dict) -> dict:
     return {"kind": "git", "url": url, "ref": ref}
 
 
-def _number(node: dict, key: str, cast, *, minimum: float):
+def _number(node: dict, key: str, cast, *, limits: Limits):
+    """node[key] as `cast` (None when absent), within the bounds of `limits`; else a SpecError naming the fix."""
     value = node.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{key} must be a number, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SpecError(f"{key} must be a number, got {str(value)[:40]!r}.")
+    minimum, maximum, unit, setting = limits.bounds()[key]
     if value < minimum:
-        raise SpecError(f"{key} must be at least {minimum}, got {value}.")
+        raise SpecError(f"{key} must be at least {minimum:g} {unit}, got {value:g}.")
+    if value > maximum:
+        raise SpecError(
+            f"{key} must be at most {maximum:g} {unit} (the limit of this platform, {setting}), got {value:g}; "
+            f"ask for less, or ask the operator to raise {setting}."
+        )
     return cast(value)
 
 
@@ -110,8 +144,9 @@ def _check_schema(schema) -> None:
         raise SpecError(f"conf_schema is not a valid JSON Schema: {exc.message}") from None
 
 
-def normalize_task(node: dict) -> dict:
-    """Split one accli task node into version spec and per-job settings."""
+def normalize_task(node: dict, *, limits: Limits | None = None) -> dict:
+    """Split one accli task node into version spec and per-job settings; numbers must be within `limits`."""
+    limits = limits or Limits()
     if not isinstance(node, dict):
         raise SpecError("The task must be a JSON object.")
     kwargs = node.get("job_kwargs") or {}
@@ -125,15 +160,17 @@ def normalize_task(node: dict) -> dict:
         raise SpecError("command is required: the shell command that runs the routine, e.g. 'python main.py'.")
     stack = parse_stack(kwargs)
     code = parse_code(kwargs, stack)
-    build_timeout = _number(kwargs, "build_timeout", int, minimum=1)
+    build_timeout = _number(kwargs, "build_timeout", int, limits=limits)
     conf = _string_map(kwargs.get("conf"), "conf")
     secrets = _string_map(node.get("job_secrets"), "job_secrets")
     resources = {}
     for key, (field, cast) in RESOURCE_FIELDS.items():
-        value = _number(node, key, cast, minimum=0.01 if key == "required_cores" else 1)
+        value = _number(node, key, cast, limits=limits)
         if value is not None:
             resources[field] = value
-    resources["timeout"] = _number(node, "timeout", int, minimum=1)
+    resources["timeout"] = _number(node, "timeout", int, limits=limits)
+    for key in ("retries", "retry_backoff"):  # jobflow nodes; read again from the DAG when a node fails
+        _number(node, key, float, limits=limits)
     name = node.get("name") or "unnamed"
     if not isinstance(name, str) or len(name) > 200:
         raise SpecError("name must be a string of at most 200 characters.")

@@ -1,5 +1,7 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -71,6 +73,7 @@ class MemberDetailView(APIView):
         )
         return Response(MembershipSerializer(membership).data)
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, slug, username):
         project = permissions.get_project(request.user, slug)
         services.remove_member(project=project, actor=request.user, username=username)
@@ -154,7 +157,11 @@ class RoutineRunView(APIView):
 class DispatchView(APIView):
     """POST /api/v1/aterm-cli/<slug>/jobs/dispatch/ as `accli dispatch` calls it."""
 
-    @extend_schema(request=dict, responses={200: dict})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: inline_serializer("DispatchedJob", {"job_id": drf_serializers.IntegerField()})},
+        summary="Dispatch an accli task tree or an acc-dag/1 jobflow",
+    )
     def post(self, request, slug):
         project = permissions.get_project(request.user, slug)
         job = services.dispatch_task_tree(project=project, user=request.user, tree=request.data)

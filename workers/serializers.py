@@ -24,8 +24,8 @@ class JobSerializer(serializers.ModelSerializer):
     """A job as users see it. Secrets and backend internals are never part of it."""
 
     project = serializers.CharField(source="project.slug")
-    routine = serializers.IntegerField(source="routine_version.routine_id", default=None)
-    routine_version = serializers.IntegerField(source="routine_version.number", default=None)
+    routine = serializers.IntegerField(source="routine_version.routine_id", default=None, allow_null=True)
+    routine_version = serializers.IntegerField(source="routine_version.number", default=None, allow_null=True)
     user = serializers.CharField(source="user.username")
 
     class Meta:
@@ -67,12 +67,12 @@ class JobSerializer(serializers.ModelSerializer):
             "cache_key",
         ]
 
-    flow_root = serializers.IntegerField(source="flow_run.root_id", default=None)
+    flow_root = serializers.IntegerField(source="flow_run.root_id", default=None, allow_null=True)
 
 
 class FlowNodeSerializer(serializers.ModelSerializer):
     node = serializers.CharField(source="node_key")
-    started_at = serializers.DateTimeField(source="running_at")
+    started_at = serializers.DateTimeField(source="running_at", allow_null=True)
     reused_from = serializers.SerializerMethodField()
     after = serializers.SerializerMethodField()
 
@@ -97,6 +97,29 @@ class FlowNodeSerializer(serializers.ModelSerializer):
 
     def get_after(self, job) -> list[str]:
         return self.context.get("parents", {}).get(job.node_key, [])
+
+
+class SessionExtendSerializer(serializers.Serializer):
+    seconds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="Default: ACC_INTERACTIVE_EXTEND_STEP.",
+    )
+
+
+class LogChunkSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class JobLogsSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField()
+    status = serializers.CharField()
+    chunks = LogChunkSerializer(many=True)
+    last_seq = serializers.IntegerField()
+    complete = serializers.BooleanField(help_text="True once the job is final and every chunk was sent.")
 
 
 class JobDetailSerializer(JobSerializer):

@@ -1,4 +1,3 @@
-import django_filters
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -9,22 +8,10 @@ from rest_framework.views import APIView
 from accelerator.errors import InvalidInput, NotFound
 from routines import permissions
 from workers import interactive, jobdir, services
+from workers.filters import JobFilter
 from workers.models import Job, LogChunk
-from workers.serializers import JobDetailSerializer, JobSerializer
-from workers.states import FINAL, Status
-
-
-class JobFilter(django_filters.FilterSet):
-    project = django_filters.CharFilter(field_name="project__slug")
-    routine = django_filters.NumberFilter(field_name="routine_version__routine_id")
-    user = django_filters.CharFilter(field_name="user__username")
-    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = Job
-        fields = ["project", "routine", "user", "status"]
+from workers.serializers import JobDetailSerializer, JobLogsSerializer, JobSerializer, SessionExtendSerializer
+from workers.states import FINAL
 
 
 def job_for(user, pk) -> Job:
@@ -52,7 +39,7 @@ class JobDetailView(APIView):
 class JobLogsView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("after_seq", int, description="Only chunks after this sequence number.")],
-        responses=dict,
+        responses=JobLogsSerializer,
     )
     def get(self, request, pk):
         job = job_for(request.user, pk)
@@ -90,7 +77,7 @@ class JobDirectoryView(APIView):
 
 
 class JobCancelView(APIView):
-    @extend_schema(request=None, responses=JobSerializer)
+    @extend_schema(request=None, responses={200: JobSerializer, 202: JobSerializer})
     def post(self, request, pk):
         job = job_for(request.user, pk)
         job = services.cancel_job(job=job, user=request.user)
@@ -108,7 +95,7 @@ class JobSessionView(APIView):
 
 
 class JobSessionStopView(APIView):
-    @extend_schema(request=None, responses=dict, summary="End the interactive session now")
+    @extend_schema(request=None, responses={202: dict}, summary="End the interactive session now")
     def post(self, request, pk):
         job = job_for(request.user, pk)
         interactive.session_of(job)
@@ -119,10 +106,14 @@ class JobSessionStopView(APIView):
 
 
 class JobSessionExtendView(APIView):
-    @extend_schema(request=dict, responses=dict, summary="Push the session's end by `seconds`, within the limit")
+    @extend_schema(
+        request=SessionExtendSerializer, responses=dict, summary="Push the session's end by `seconds`, within the limit"
+    )
     def post(self, request, pk):
         job = job_for(request.user, pk)
         interactive.session_of(job)
-        seconds = request.data.get("seconds")
+        data = SessionExtendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        seconds = data.validated_data.get("seconds")
         session = interactive.extend_session(job=job, user=request.user, seconds=seconds)
         return Response(interactive.describe(session, job))
