@@ -1,9 +1,14 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accelerator.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as get_asgi_application() does; the handler is our own
+
+from accelerator.upload_guard import BodyGuard, StreamingASGIHandler  # noqa: E402
+
+# Bodies too large for their route are refused from their headers; uploads reach their view unread.
+django_asgi_app = BodyGuard(StreamingASGIHandler())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -18,6 +18,12 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class TooLarge(InvalidInput):
+    """A request body over a size limit (413)."""
+
+    code = "too_large"
+
+
 class NotFound(DomainError):
     code = "not_found"
 

@@ -2,9 +2,12 @@
 
 The same code runs on the filesystem backend (real folders) and on S3 (a
 folder is only a key prefix), so "is this a folder" and "walk this folder"
-are answered here once. Uploads are spooled to a temporary file while they
+are answered here once. Uploads are spooled to a staging file while they
 are hashed and measured, so nothing is ever held in memory whole and nothing
-reaches storage before it has been checked.
+reaches storage before it has been checked. On the filesystem the staging
+file lies in the storage's own `.staging/` folder and is stored by a rename,
+so an upload's bytes are written to disk once; on S3 it is a local temporary
+file, uploaded in parts.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import posixpath
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
@@ -22,9 +25,10 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, default_storage
 
-from accelerator.errors import Conflict, InvalidInput
+from accelerator.errors import Conflict, TooLarge
 
 CHUNK = 1024 * 1024
+STAGING = ".staging"
 
 
 def backend() -> Storage:
@@ -93,33 +97,57 @@ def delete_tree(name: str) -> int:
     return count
 
 
+class StagedFile(File):
+    """A spooled upload. Its `temporary_file_path` lets FileSystemStorage store it with a rename."""
+
+    def __init__(self, file, path: str):
+        super().__init__(file, name=os.path.basename(path))
+        self.path = path
+
+    def temporary_file_path(self) -> str:
+        return self.path
+
+
 @dataclass
 class Spooled:
-    """An upload spooled to a local temporary file, with its size and digests."""
+    """An upload spooled to a local staging file, with its size and digests."""
 
-    file: IO[bytes]
+    file: StagedFile
     size: int = 0
     digests: dict[str, str] = field(default_factory=dict)
 
 
+def _staging_dir() -> str:
+    """Where uploads are spooled: inside the storage (same filesystem, so storing is a rename), else tmp."""
+    local = _local_path(STAGING)
+    folder = local or getattr(settings, "FILE_UPLOAD_TEMP_DIR", None) or tempfile.gettempdir()
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 @contextmanager
 def spool(stream: BinaryIO | None, *, max_bytes: int, algorithms: tuple[str, ...] = ("sha256",)) -> Iterator[Spooled]:
-    """Copy `stream` to a temporary file in chunks, hashing as it goes; refuse more than `max_bytes`."""
+    """Copy `stream` to a staging file in chunks, hashing as it goes; refuse more than `max_bytes`."""
     hashers = {name: hashlib.new(name) for name in algorithms}
-    with tempfile.TemporaryFile(dir=getattr(settings, "FILE_UPLOAD_TEMP_DIR", None)) as tmp:
-        size = 0
-        while stream is not None:
-            chunk = stream.read(CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > max_bytes:
-                raise InvalidInput(f"The upload is larger than the limit of {max_bytes} bytes.", code="too_large")
-            for hasher in hashers.values():
-                hasher.update(chunk)
-            tmp.write(chunk)
-        tmp.seek(0)
-        yield Spooled(file=tmp, size=size, digests={n: h.hexdigest() for n, h in hashers.items()})
+    fd, path = tempfile.mkstemp(prefix="upload-", dir=_staging_dir())
+    try:
+        with os.fdopen(fd, "w+b") as tmp:
+            size = 0
+            while stream is not None:
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"The upload is larger than the limit of {max_bytes} bytes; nothing was stored.")
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                tmp.write(chunk)
+            tmp.seek(0)
+            yield Spooled(file=StagedFile(tmp, path), size=size, digests={n: h.hexdigest() for n, h in hashers.items()})
+    finally:
+        with suppress(FileNotFoundError):  # stored by a rename, it is gone already
+            os.unlink(path)
 
 
 def save_new(name: str, fileobj: IO[bytes]) -> bool:
@@ -131,7 +159,8 @@ def save_new(name: str, fileobj: IO[bytes]) -> bool:
     if backend().exists(name):
         return False
     fileobj.seek(0)
-    saved = backend().save(name, File(fileobj, name=posixpath.basename(name)))
+    content = fileobj if isinstance(fileobj, File) else File(fileobj, name=posixpath.basename(name))
+    saved = backend().save(name, content)
     if saved != name:
         backend().delete(saved)
         return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 
-from django.conf import settings
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -15,7 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accelerator.errors import Conflict, InvalidInput, NotFound
+from accelerator.errors import Conflict, NotFound
 from files import jobstore, services
 from routines.permissions import READ, RUN, get_project
 
@@ -31,17 +30,14 @@ class AnyContent(BaseContentNegotiation):
 
 
 def _raw_body(request):
-    """The request's raw byte stream, read in chunks by the service.
+    """The request's raw byte stream, read in chunks by the service, which enforces the size limit.
 
-    DRF's `request.stream` is None without a Content-Length (chunked uploads),
-    so the underlying Django request is used; `request.body` and
-    `request.data` are never touched, which would load everything in memory.
+    Served by `manage.py serve_web`, the body is not read before this view
+    runs (accelerator/upload_guard.py), so a refused upload is answered
+    before its body arrives. DRF's `request.stream` is None without a
+    Content-Length (chunked uploads), so the underlying Django request is
+    used; `request.body` and `request.data` would load everything in memory.
     """
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > settings.ACC_MAX_UPLOAD_BYTES:
-        raise InvalidInput(
-            f"The upload is {length} bytes; the limit is {settings.ACC_MAX_UPLOAD_BYTES} bytes.", code="too_large"
-        )
     return request._request
 
 

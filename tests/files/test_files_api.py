@@ -94,7 +94,7 @@ def test_missing_path_is_404(api, alice, project):
 def test_upload_over_the_limit_is_refused(api, alice, project, settings):
     settings.ACC_MAX_UPLOAD_BYTES = 4
     response = api(alice).put(URL + "big", b"12345", content_type="application/octet-stream")
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "limit" in response.json()["detail"]
     assert api(alice).get(URL + "big").status_code == 404
 

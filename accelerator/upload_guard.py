@@ -1,0 +1,183 @@
+"""Request bodies before Django: a body too large is refused from its headers; uploads stream to their view.
+
+Django's ASGI handler reads a request's whole body (into a temporary file)
+before any middleware or view runs, so even a refusal (no credentials, no
+permission) would come only after the last byte. `BodyGuard`, in front of it:
+
+- refuses a body longer than its route allows with 413 from its
+  Content-Length, before reading it; a body sent without a length (chunked)
+  is counted as it arrives and cut off with 413 past the limit. Uploads
+  (UPLOAD_ROUTES) may have up to ACC_MAX_UPLOAD_BYTES, every other request
+  up to DATA_UPLOAD_MAX_MEMORY_SIZE. For uploads sent chunked, the service
+  that stores them counts (files/storage.py `spool`).
+- hands an upload's body to Django unread (`StreamedBody`): the view's
+  thread pulls it from the server as it stores it. Authentication and
+  permissions run in the view as for any request, so a refusal is answered
+  before the body is read, and an accepted upload flows to storage in
+  bounded memory.
+
+This needs a server that passes the body on as it arrives and stops reading
+the socket while the application asks for no more: uvicorn
+(`manage.py serve_web`). daphne receives the whole body before it calls the
+application. A view on an upload route must be synchronous: it reads the
+body from its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.exceptions import BadRequest
+from django.core.handlers.asgi import ASGIHandler
+from django.urls import Resolver404, resolve
+
+# (method, URL name) of the requests whose body is a file; their views read it as a stream.
+UPLOAD_ROUTES = {
+    ("PUT", "files"),  # project files (also the file explorer's uploads)
+    ("PUT", "files-jobstore-upload"),  # accli's jobstore objects, authorised by the signed URL
+    ("POST", "web-hosted"),  # a hosted model's launch form with input files
+    ("POST", "web-hosted-widget"),
+}
+PULL = 1024 * 1024  # the most one pull gathers from the server before the view's thread gets it
+
+
+class BodyGuard:
+    """ASGI middleware for Django's HTTP requests; see the module's docstring."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
+        if b"content-length" not in headers and b"transfer-encoding" not in headers:
+            return await self.app(scope, receive, send)  # no body
+        upload = _is_upload(scope)
+        limit = settings.ACC_MAX_UPLOAD_BYTES if upload else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            return await _too_large(send, upload, limit, f"is {int(length)} bytes")
+        if upload:
+            body = StreamedBody(receive)
+            return await self.app(scope, body, body.closing(send))
+        return await self.app(scope, *_counted(receive, send, limit))
+
+
+def _is_upload(scope) -> bool:
+    path = scope["path"].removeprefix(scope.get("root_path", ""))
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return False
+    return (scope["method"], match.url_name) in UPLOAD_ROUTES
+
+
+async def _too_large(send, upload: bool, limit: int, what: str) -> None:
+    if upload:
+        detail = (
+            f"The upload {what}; uploads may have at most {limit} bytes (ACC_MAX_UPLOAD_BYTES). "
+            "Send a smaller file, or ask the operator to raise the limit."
+        )
+    else:
+        detail = (
+            f"The request body {what}; this endpoint accepts at most {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE). "
+            "Upload files with PUT /api/v1/projects/<slug>/files/<path>."
+        )
+    body = json.dumps({"detail": detail, "code": "too_large"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 413, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _counted(receive, send, limit: int):
+    """(receive, send) that count the body as it arrives; past `limit`, 413 and the app sees a disconnect."""
+    seen, started, refused = 0, False, False
+
+    async def counting_receive():
+        nonlocal seen, refused
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit and not started:
+                refused = True
+                await _too_large(send, False, limit, f"has more than {limit} bytes")
+                return {"type": "http.disconnect"}
+        return message
+
+    async def guarded_send(message):
+        nonlocal started
+        if not refused:
+            started = True
+            await send(message)
+
+    return counting_receive, guarded_send
+
+
+class StreamedBody:
+    """The `receive` of an upload: Django's handler reads nothing from it up front; the view pulls the body."""
+
+    def __init__(self, receive):
+        self._receive = receive
+        self._ended = asyncio.Event()  # read to its end, or the client left
+
+    async def __call__(self):
+        # Django listens for a disconnect while the view runs; the body belongs to the view until it ends.
+        await self._ended.wait()
+        return await self._receive()
+
+    async def pull(self, size: int) -> bytes:
+        """About `size` bytes of the body as they arrive; b"" at its end."""
+        parts, got = [], 0
+        while got < size and not self._ended.is_set():
+            message = await self._receive()
+            if message["type"] != "http.request":
+                self._ended.set()
+                raise BadRequest("The client closed the connection before the whole body arrived.")
+            if not message.get("more_body", False):
+                self._ended.set()
+            parts.append(message.get("body", b""))
+            got += len(parts[-1])
+        return b"".join(parts)
+
+    def closing(self, send):
+        """`send` that closes the connection after an answer given before the body was read to its end."""
+
+        async def closing_send(message):
+            if message["type"] == "http.response.start" and not self._ended.is_set():
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        return closing_send
+
+
+class BodyReader:
+    """An upload's body as the file object Django reads `request` from; read by the view's thread."""
+
+    def __init__(self, body: StreamedBody):
+        self._body, self._buffer = body, bytearray()
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = sys.maxsize if size is None or size < 0 else size
+        while len(self._buffer) < wanted:
+            chunk = async_to_sync(self._body.pull)(min(wanted - len(self._buffer), PULL))
+            if not chunk:
+                break
+            self._buffer += chunk
+        out = bytes(self._buffer[:wanted])
+        del self._buffer[:wanted]
+        return out
+
+    def close(self) -> None:
+        self._buffer = bytearray()
+
+
+class StreamingASGIHandler(ASGIHandler):
+    """Django's ASGI handler, except that an upload's body (a StreamedBody) is not read before the view."""
+
+    async def read_body(self, receive):
+        if isinstance(receive, StreamedBody):
+            return BodyReader(receive)
+        return await super().read_body(receive)
