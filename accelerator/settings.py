@@ -1,6 +1,7 @@
 """The one settings module. Every value has an embedded default; see README."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -352,6 +353,48 @@ if env_bool("ACC_TRUST_X_FORWARDED_PROTO", False):
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
+
+# --- sign-in lockout and token throttling (issue 12) ----------------------------------------------------------
+# Counters live in Redis (Django's cache), shared by every web process of this instance (keys prefixed with
+# ACC_INSTANCE), so a guesser cannot spread attempts over processes.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"acc:{ACC_INSTANCE}",
+        "OPTIONS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_CONNECT_TIMEOUT},
+    }
+}
+# Password sign-in (/accounts/login/, /admin/login/) through django-axes: after ACC_LOGIN_FAILURE_LIMIT failed
+# attempts for one username (from anywhere) or from one address (for any username), sign-in is refused with 429
+# and a page saying so for ACC_LOGIN_COOLOFF_MINUTES, even with the right password; each further failed attempt
+# restarts that wait.
+ACC_LOGIN_FAILURE_LIMIT = env_int("ACC_LOGIN_FAILURE_LIMIT", 5)
+ACC_LOGIN_COOLOFF_MINUTES = env_float("ACC_LOGIN_COOLOFF_MINUTES", 15.0)
+# Behind N reverse proxies that append to X-Forwarded-For, the client's address is read from that header.
+ACC_TRUSTED_PROXY_COUNT = env_int("ACC_TRUSTED_PROXY_COUNT", 0)
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = ACC_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ACC_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_ENABLE_ADMIN = False  # the cache handler keeps no attempt rows to show
+if ACC_TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = ACC_TRUSTED_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    REST_FRAMEWORK["NUM_PROXIES"] = ACC_TRUSTED_PROXY_COUNT
+# accli's token endpoints, per client address (DRF throttles, "<n>/<s|min|hour|day>"): exchanging a pasted code
+# for a login, and refreshing the access token (accli does that once per command). Past the rate: 429 with
+# {"detail"} and Retry-After saying when to try again.
+ACC_TOKEN_EXCHANGE_RATE = env_str("ACC_TOKEN_EXCHANGE_RATE", "10/min")
+ACC_TOKEN_REFRESH_RATE = env_str("ACC_TOKEN_REFRESH_RATE", "60/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "token-exchange": ACC_TOKEN_EXCHANGE_RATE,
+    "token-refresh": ACC_TOKEN_REFRESH_RATE,
+}
 
 LOGGING = {
     "version": 1,

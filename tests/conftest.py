@@ -26,6 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 ACCLI = str(Path(sys.executable).parent / "accli")
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttles(settings):
+    """Sign-in lockouts and token rate limits count in the shared cache (Redis): each test gets counters of its
+    own (a key prefix of its own), so the many sign-ins of a test run never add up across tests."""
+    caches = {name: dict(conf) for name, conf in settings.CACHES.items()}
+    caches["default"]["KEY_PREFIX"] = f"{caches['default'].get('KEY_PREFIX', '')}:test-{time.time_ns()}"
+    settings.CACHES = caches
+    from axes.handlers.proxy import AxesProxyHandler
+
+    AxesProxyHandler.get_implementation(force=True)  # django-axes keeps the cache it was made with
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", "alice@example.org", "alice-pass-123")
