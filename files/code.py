@@ -116,7 +116,7 @@ def materialize(
     or {"kind": "git", "url": url, "commit": full_sha}. A git checkout takes at
     most ACC_GIT_TIMEOUT seconds (and at most `timeout`), raising GitTimedOut;
     `should_stop` is asked twice a second (True: GitCancelled) and `tick` is
-    called every few seconds while git runs (a job's heartbeat).
+    called every ACC_HEARTBEAT_EVERY seconds while git runs (a job's heartbeat).
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,6 @@ def _extract(archive: zipfile.ZipFile, dest: Path) -> None:
 # (ACC_GIT_TIMEOUT, and the job's own timeout); on expiry or cancel the whole group is killed.
 
 _POLL = 0.5  # seconds between looks at a running git (cancel requests)
-_TICK_EVERY = 5.0  # seconds between calls of the caller's `tick` (a job's heartbeat)
 _PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy"}
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
 
@@ -344,7 +343,8 @@ def _git(
         text=True,
         start_new_session=True,  # git, its remote helpers and ssh share one process group: killed as one
     )
-    next_tick = time.monotonic() + _TICK_EVERY
+    tick_every = float(getattr(settings, "ACC_HEARTBEAT_EVERY", 5.0))  # `tick` refreshes a job's heartbeat
+    next_tick = time.monotonic() + tick_every
     try:
         while True:
             remaining = budget.deadline - time.monotonic()
@@ -360,7 +360,7 @@ def _git(
                 _kill_group(proc)
                 raise GitCancelled(f"git {budget.what} was stopped: the job was cancelled")
             if budget.tick is not None and time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + _TICK_EVERY
+                next_tick = time.monotonic() + tick_every
                 budget.tick()
     except BaseException:
         _kill_group(proc)

@@ -22,6 +22,7 @@ from files import code
 from routines import services
 from tests.conftest import wait_for_status
 from workers.models import Job
+from workers.services import reconcile_jobs
 
 LOOPBACK_FORMS = [
     ("http://127.0.0.1:{port}/r.git", "a loopback address"),
@@ -276,19 +277,27 @@ def test_a_tarpit_remote_holds_neither_dispatch_nor_the_worker(start_worker, api
     assert processes_mentioning(f"127.0.0.1:{tarpit.port}") == [], "git and its helpers must be gone"
 
 
-def test_cancelling_a_job_stuck_in_git_stops_git_at_once(start_worker, api, project, alice, listeners, settings):
+def test_a_job_waiting_on_git_keeps_its_heartbeat_and_a_cancel_stops_git_at_once(
+    start_worker, api, project, alice, listeners, settings
+):
     tarpit = listeners[0]
     url = f"http://127.0.0.1:{tarpit.port}/r.git"
     settings.ACC_GIT_ALLOWED_NETWORKS = ["127.0.0.1"]
     settings.ACC_GIT_LS_REMOTE_TIMEOUT = 1.0
     routine = save(project, alice, "stuck", url)
-    start_worker("local", extra_env={"ACC_GIT_ALLOWED_NETWORKS": "127.0.0.1", "ACC_GIT_TIMEOUT": "600"})
+    worker_env = {"ACC_GIT_ALLOWED_NETWORKS": "127.0.0.1", "ACC_GIT_TIMEOUT": "600", "ACC_HEARTBEAT_EVERY": "0.5"}
+    start_worker("local", extra_env=worker_env)
     job_id = api(alice).post(f"/api/v1/routines/{routine.pk}/run/", {}, format="json").json()["id"]
     wait_for_status(job_id, {"MAPPING_INPUTS", "BUILDING"}, timeout=60)
     deadline = time.monotonic() + 60
     while not processes_mentioning(f"127.0.0.1:{tarpit.port}") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_mentioning(f"127.0.0.1:{tarpit.port}"), "git should be waiting on the tarpit"
+
+    settings.ACC_HEARTBEAT_TIMEOUT = 10
+    time.sleep(12)  # longer than the heartbeat timeout: a worker that gave no sign of life would be settled now
+    assert reconcile_jobs()["settled"] == 0
+    assert Job.objects.get(pk=job_id).status in ("MAPPING_INPUTS", "BUILDING"), "the worker is alive, waiting on git"
 
     assert api(alice).post(f"/api/v1/jobs/{job_id}/cancel/").status_code in (200, 202)
     job = wait_for_status(job_id, {"SUCCEEDED", "FAILED", "CANCELLED"}, timeout=60)
