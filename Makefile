@@ -3,9 +3,24 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: install run test bench lint
+.PHONY: install run test bench lint sandbox
 
-install: $(STAMP)
+install: $(STAMP) sandbox
+
+# The local backend runs each job in a bubblewrap sandbox and reaches a TCP session through socat.
+sandbox:
+	@if ! command -v bwrap >/dev/null || ! command -v socat >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing bubblewrap and socat (the local backend's sandbox)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap socat >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap socat >/dev/null; } || \
+	    echo "apt-get could not install bubblewrap and socat; local jobs are refused until they are installed"; \
+	  else \
+	    echo "The local backend runs jobs in a bubblewrap sandbox, which is missing: install it with"; \
+	    echo "  sudo apt-get install bubblewrap socat   (Debian, Ubuntu)   or   sudo dnf install bubblewrap socat"; \
+	    echo "Until then local jobs are refused (ACC_LOCAL_UNSANDBOXED_UNSAFE=true runs them unisolated)."; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml uv.lock client/pyproject.toml $(wildcard package.json package-lock.json)
 	@command -v python3 >/dev/null || { echo "python3 (3.11) is required"; exit 1; }

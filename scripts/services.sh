@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure every real service the tests use is up on this machine:
 # PostgreSQL, Redis, a Docker engine on unix:///run/acc-docker.sock with the
-# `acc-jobs` network and the acc-test/* images, and Chromium.
+# `acc-jobs` network and the acc-test/* images, Chromium, and bubblewrap and
+# socat for the local backend's sandbox.
 #
 # Idempotent and quick when all is in place (~1 s); run as root by `make test`
 # and CI on a fresh Debian 12. Anything it cannot provide is an error, never a
@@ -133,6 +134,19 @@ ensure_compose() {
     say compose "installed docker-compose"
 }
 
+ensure_sandbox() {
+    # the local backend runs each job in a bubblewrap sandbox and reaches a TCP session through socat
+    if command -v bwrap >/dev/null && command -v socat >/dev/null; then
+        say sandbox "bubblewrap and socat present"
+        return
+    fi
+    say sandbox "installing bubblewrap socat"
+    apt_install bubblewrap socat
+    command -v bwrap >/dev/null && command -v socat >/dev/null \
+        || die sandbox "apt installed bubblewrap and socat but bwrap or socat is not on PATH"
+    say sandbox "installed bubblewrap and socat"
+}
+
 [ "$(id -u)" = 0 ] || echo "services.sh: not root; starting or installing anything will fail" >&2
 ensure_postgres
 ensure_redis
@@ -141,3 +155,4 @@ ensure_network
 ensure_images
 ensure_chromium
 ensure_compose
+ensure_sandbox

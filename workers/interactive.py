@@ -8,9 +8,12 @@ at the deadline `ends_at` (the job's timeout plus extensions), on a stop
 request, or when the server exits. The proxy (`workers.proxy`) serves the
 URL; `proxy_target` and `may_use` are what it asks.
 
-Access: the user who started the job, and the people its routine is shared
-with (`routines.permissions.can_read_routine`: members of the routine's
-project and people it is shared with one by one). A hosted model's run is
+Access: the user who started the job, and the people who may run its
+routine themselves (`routines.permissions.can_run_routine`: members of the
+routine's project with a role that runs jobs). Using a session is running
+code in it (a Jupyter session is a shell), so reading the routine is not
+enough: a project viewer, or someone it is shared with one by one to read,
+does not get in. A hosted model's run is
 the launcher's own: besides the launcher, only the people and groups the
 hosted model is shared with (`hosting.access.shares_of`), never its other
 audiences (a public model's every signed-in user) nor the author's project.
@@ -88,7 +91,7 @@ def may_use(user, job: Job) -> bool:
         return _shared_hosted_model(user, run.model)
     if job.routine_version_id is None:
         return False
-    return permissions.can_read_routine(user, job.routine_version.routine)
+    return permissions.can_run_routine(user, job.routine_version.routine)
 
 
 def _shared_hosted_model(user, model) -> bool:

@@ -1,5 +1,5 @@
-"""Who may pass the proxy into a session: the user who started it and the people its routine (or, for a
-hosted run, the hosted model) is shared with. Everyone else is told nothing."""
+"""Who may pass the proxy into a session: the user who started it and the people who may run its routine
+(or, for a hosted run, the people the hosted model is shared with). Everyone else is told nothing."""
 
 from __future__ import annotations
 
@@ -37,18 +37,27 @@ def routine(project, alice):
     return services.save_routine(project=project, user=alice, task=TASK)
 
 
-def test_owner_project_members_and_people_the_routine_is_shared_with(routine, alice, bob, charlie, dave):
+def test_the_owner_and_the_people_who_may_run_the_routine_get_in(routine, alice, bob, charlie, dave):
     job = services.run_routine(routine=routine, user=alice)
     viewer_project = Project.objects.get(slug="demo")
     Membership.objects.create(project=viewer_project, user=dave, role=Role.VIEWER)
     assert may_use(alice, job) and may_use(bob, job), "the owner; a member of the routine's project"
-    assert may_use(dave, job), "a viewer of the project is someone the routine is shared with"
     assert not may_use(charlie, job)
-    assign_perm("routines.view_routine", charlie, routine)
-    charlie = type(charlie).objects.get(pk=charlie.pk)  # guardian caches permissions on the object
-    assert may_use(charlie, job), "shared with charlie alone"
     charlie.is_active = False
     assert not may_use(charlie, job)
+
+
+def test_reading_the_routine_is_not_enough_to_use_a_session(routine, alice, charlie, dave):
+    """A session runs code (a Jupyter session is a shell): a viewer, who may not run jobs, stays out."""
+    job = services.run_routine(routine=routine, user=alice)
+    Membership.objects.create(project=Project.objects.get(slug="demo"), user=dave, role=Role.VIEWER)
+    assert not may_use(dave, job), "a viewer of the project may read the routine, not run it"
+    assign_perm("routines.view_routine", charlie, routine)
+    charlie = type(charlie).objects.get(pk=charlie.pk)  # guardian caches permissions on the object
+    assert not may_use(charlie, job), "shared with charlie alone, to read"
+    Membership.objects.filter(user=dave).update(role=Role.MEMBER)
+    dave = type(dave).objects.get(pk=dave.pk)
+    assert may_use(dave, job), "once dave may run jobs in the project"
 
 
 def test_a_hosted_run_is_the_launchers_and_the_models_shares_only(routine, alice, bob, charlie, dave):

@@ -1,18 +1,37 @@
-"""The `local` backend: the command runs as a subprocess on the worker host.
+"""The `local` backend: the command runs on the worker host, in a bubblewrap sandbox.
 
 The embedded default for a laptop and for tests of everything above the
-backend. There is no image and no isolation: the "container filesystem" is
-the job's root_dir, the command starts in root_dir/<workdir>, and the
-workflow volume is a directory whose path the job gets in ACC_PIPE_DIR.
-Container paths inside the workdir or /mnt/pipe map onto those directories.
+backend. There is no image: the job runs the host's own programs (/usr),
+read-only, as an unprivileged user (ACC_LOCAL_SANDBOX_UID when the worker is
+root, else the worker's own user), in namespaces of its own. It sees its
+working directory (root_dir/<workdir> on the host, mounted at <workdir>) and
+the workflow volume (a host directory mounted at /mnt/pipe, also named in
+ACC_PIPE_DIR), a private /tmp, /proc and /dev, and nothing else of the host:
+no other job, no project storage, no platform process, no network unless
+ACC_LOCAL_NETWORK=host. Its memory is held to its required_ram by a cgroup
+where the host allows one (see `sandbox`).
+
+An interactive job always gets a network namespace of its own, so two
+sessions may listen on the same port and nothing listens on the host's
+addresses; the platform reaches it only through a Unix socket in
+ACC_INTERACTIVE_SOCKET_DIR/<instance>-<job>/ (a folder only the platform may
+enter): the job's own socket, or for TCP a forwarder started in the sandbox
+once the server accepts connections. Sessions are stopped when the worker
+shuts down, and every sandbox dies with the worker that started it.
+
+Without a usable sandbox (no bubblewrap, no user namespaces) a job is refused
+unless the operator sets ACC_LOCAL_UNSANDBOXED_UNSAFE=true: then it runs as a
+plain subprocess of the worker, as before, and its log says so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tarfile
 import threading
@@ -20,15 +39,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from workers.backends import sockets
-from workers.backends.base import PIPE_MOUNT, Backend, Exit, JobSpec
+from workers.backends import sandbox, sockets
+from workers.backends.base import PIPE_MOUNT, Backend, BackendError, Exit, JobSpec
 from workers.usage import process_group_usage
 
-_INHERITED = {"PATH", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
+log = logging.getLogger(__name__)
 
-# Processes this worker started, by job name: the pipe to their output lives here.
+_INHERITED = {"PATH", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
+_INHERITED_SANDBOXED = {"LANG", "TZ"}
+
+# Processes this worker started, by job name: the pipe to their output lives here, and their state.
 _PROCS: dict[str, subprocess.Popen] = {}
+_STATES: dict[str, dict] = {}
 _LOCK = threading.Lock()
+
+
+class SandboxUnavailable(BackendError):
+    """The job cannot be isolated on this host and the operator did not allow running it unsandboxed."""
 
 
 class LocalBackend(Backend):
@@ -39,56 +66,211 @@ class LocalBackend(Backend):
         from django.conf import settings
 
         self.jobs_dir = Path(jobs_dir or settings.ACC_JOBS_DIR)
+        self.bwrap = settings.ACC_LOCAL_BWRAP
+        self.unsafe = settings.ACC_LOCAL_UNSANDBOXED_UNSAFE
+        self.who = sandbox.identity(settings.ACC_LOCAL_SANDBOX_UID, settings.ACC_LOCAL_SANDBOX_GID)
+        self.network = settings.ACC_LOCAL_NETWORK
+        self.instance = settings.ACC_INSTANCE
+        self.socket_dir = Path(settings.ACC_INTERACTIVE_SOCKET_DIR)
 
     # --- paths ----------------------------------------------------------------
     def pipe_dir(self, pipe: str) -> Path:
         return self.jobs_dir / "pipes" / pipe
 
+    def _session_dir(self, job_id: int) -> Path:
+        """The platform's own folder of one session; the job's part of it is `<it>/s` (mode 0700)."""
+        return self.socket_dir / f"{self.instance}-{job_id}"
+
+    def _cgroup_name(self, job_id: int) -> str:
+        return f"acc-{self.instance}-job-{job_id}"
+
     def host_path(self, state: dict, container_path: str) -> Path:
         """Where a container path lives on this host; ValueError outside workdir and /mnt/pipe."""
+        base, relative = self._split(state, container_path)
+        return Path(base) / relative
+
+    def _split(self, state: dict, container_path: str) -> tuple[str, str]:
         path = PurePosixPath(container_path)
         for prefix, base in ((PIPE_MOUNT, state.get("pipe_dir")), (state["workdir"], state["cwd"])):
             if base and (path == PurePosixPath(prefix) or PurePosixPath(prefix) in path.parents):
-                return Path(base) / path.relative_to(prefix)
+                return base, str(path.relative_to(prefix))
         raise ValueError(
-            f"{container_path} is outside {state['workdir']} and {PIPE_MOUNT}; "
-            "the local backend runs on the host and can only map paths inside those two."
+            f"{container_path} is outside {state['workdir']} and {PIPE_MOUNT}; the local backend can only map "
+            "paths inside those two."
         )
 
     # --- lifecycle ------------------------------------------------------------
     def start(self, spec: JobSpec) -> dict:
         with _LOCK:
             proc = _PROCS.get(spec.name)
+            if proc is not None:
+                return {**_STATES[spec.name], "pid": proc.pid}
+            bwrap = self._sandbox_or_refuse()
             cwd = spec.root_dir / spec.workdir.lstrip("/")
             state = {"name": spec.name, "job_id": spec.job_id, "workdir": spec.workdir, "cwd": str(cwd)}
-            if spec.interactive:
-                state["interactive"] = _interactive_state(sockets.parse_socket(spec.interactive))
+            state["sandboxed"] = bwrap is not None
+            sock = sockets.parse_socket(spec.interactive) if spec.interactive else None
+            if bwrap is not None:
+                sandbox.check_workdir(spec.workdir, pipe_mount=PIPE_MOUNT)
+                if sock is not None:
+                    self.check_socket(sock)
             if spec.pipe:
                 pipe_dir = self.pipe_dir(spec.pipe)
                 pipe_dir.mkdir(parents=True, exist_ok=True)
                 state["pipe_dir"] = str(pipe_dir)
-            if proc is not None:
-                return {**state, "pid": proc.pid}
             cwd.mkdir(parents=True, exist_ok=True)
             _adopt_root(spec, state.get("pipe_dir"))
-            # Only neutral variables from the worker: its credentials (database, Redis, keys) never reach a job.
-            inherited = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith("LC_")}
-            env = {**inherited, **spec.env, "ACC_JOB_DIR": str(spec.host_dir), "HOME": str(spec.host_dir)}
-            if spec.pipe:
-                env["ACC_PIPE_DIR"] = state["pipe_dir"]
-            proc = subprocess.Popen(
-                ["/bin/sh", "-c", spec.command],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() kills children too
-            )
+            if bwrap is None:
+                proc = self._start_unsandboxed(spec, state, sock)
+            else:
+                proc = self._start_sandboxed(spec, state, sock, bwrap)
             _PROCS[spec.name] = proc
             state["pid"] = proc.pid
             state["pid_start"] = _proc_start_time(proc.pid)
+            _STATES[spec.name] = state
             return state
+
+    def _sandbox_or_refuse(self) -> str | None:
+        """The bubblewrap to use; None when the operator allows running unsandboxed and there is none."""
+        for folder in (self.jobs_dir, self.socket_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        try:
+            return sandbox.check(self.bwrap, self.who, reach=(self.jobs_dir, self.socket_dir))
+        except sandbox.Unavailable as exc:
+            if self.unsafe:
+                log.warning("local backend: running a job without a sandbox (ACC_LOCAL_UNSANDBOXED_UNSAFE): %s", exc)
+                return None
+            raise SandboxUnavailable(
+                f"The local backend cannot run this job in a sandbox: {exc} Until then jobs are refused; an "
+                "operator may accept running them unisolated on the worker host with "
+                "ACC_LOCAL_UNSANDBOXED_UNSAFE=true (unsafe: a job then reads and writes what the worker can)."
+            ) from None
+
+    def _start_sandboxed(self, spec: JobSpec, state: dict, sock, bwrap: str) -> subprocess.Popen:
+        owner = (self.who.uid, self.who.gid)
+        sandbox.chown_tree(Path(state["cwd"]), *owner)
+        if state.get("pipe_dir"):
+            sandbox.chown_tree(Path(state["pipe_dir"]), *owner)
+        layout = sandbox.Layout(
+            workdir=spec.workdir,
+            cwd=Path(state["cwd"]),
+            pipe_dir=Path(state["pipe_dir"]) if state.get("pipe_dir") else None,
+            tmp_size=spec.storage_local,
+            network=self.network == "host" and sock is None,
+            hostname=spec.name,
+        )
+        inner = ["/bin/sh", "-c", spec.command]
+        if sock is not None:
+            inner = self._prepare_session(spec, state, sock, layout, owner)
+        cgroup = None
+        root = sandbox.memory_cgroup_root()
+        if root is not None:
+            cgroup = sandbox.create_cgroup(root, self._cgroup_name(spec.job_id), memory=spec.ram)
+            state["cgroup"] = str(cgroup)
+        else:
+            inner = _with_notice(
+                inner,
+                f"[WARNING] This host gives the worker no memory cgroup: each process of the job is held to "
+                f"{spec.ram // 1024**2} MiB of address space instead, and running out of memory is not told "
+                "apart from other failures.",
+            )
+        inherited = {k: v for k, v in os.environ.items() if k in _INHERITED_SANDBOXED or k.startswith("LC_")}
+        env = {
+            **inherited,
+            "PATH": sandbox.SYSTEM_PATH,
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+            "USER": sandbox.JOB_USER,
+            "LOGNAME": sandbox.JOB_USER,
+            "SHELL": "/bin/sh",
+            **spec.env,
+            "ACC_JOB_DIR": spec.workdir,
+        }
+        if spec.pipe:
+            env["ACC_PIPE_DIR"] = PIPE_MOUNT
+        run = sandbox.command(
+            bwrap=bwrap,
+            who=self.who,
+            layout=layout,
+            inner=inner,
+            cgroup=cgroup,
+            address_space=0 if cgroup is not None else spec.ram,
+        )
+        try:
+            return subprocess.Popen(
+                run.argv,
+                env=env,
+                pass_fds=run.fds,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() and usage() find every process of it
+            )
+        except BaseException:
+            sandbox.remove_cgroup(state.get("cgroup"))
+            raise
+        finally:
+            run.close()
+
+    def _prepare_session(self, spec: JobSpec, state: dict, sock, layout, owner) -> list[str]:
+        """The session's socket folder, bound into the sandbox; for TCP the forwarder next to the command."""
+        outer = self._session_dir(spec.job_id)
+        # The platform's own; others may pass through (bubblewrap, as the job's user, opens `s` by its path)
+        # but not list it. `s` is the job user's alone: only the job or root can have made a socket there.
+        sandbox.make_private_dir(outer, mode=0o711)
+        inner_dir = outer / "s"
+        sandbox.make_private_dir(inner_dir, owner=owner, mode=0o700)
+        state["session_dir"] = str(outer)
+        if sock.kind == "unix":
+            if sock.folder in (spec.workdir, PIPE_MOUNT):
+                raise ValueError(
+                    f"The interactive socket unix://{sock.path} must be in a folder of its own (e.g. /tmp or "
+                    f"/run/app), not in {sock.folder}."
+                )
+            layout.binds.append((inner_dir, sock.folder))
+            state["interactive"] = {"kind": "unix", "path": sock.path, "host_path": str(inner_dir / sock.name)}
+            return ["/bin/sh", "-c", spec.command]
+        if shutil.which("socat") is None:
+            raise SandboxUnavailable(
+                "An interactive session on TCP needs socat on the worker host (apt-get install socat): it forwards "
+                "the session's Unix socket to the server inside the sandbox."
+            )
+        layout.binds.append((inner_dir, sandbox.SESSION_DIR))
+        state["interactive"] = {
+            "kind": "tcp",
+            "port": sock.port,
+            "host_path": str(inner_dir / sandbox.SESSION_SOCKET),
+        }
+        return sandbox.forwarding(
+            spec.command,
+            socket_path=f"{sandbox.SESSION_DIR}/{sandbox.SESSION_SOCKET}",
+            host=sandbox.loopback_for(sock.host),
+            port=sock.port,
+        )
+
+    def _start_unsandboxed(self, spec: JobSpec, state: dict, sock) -> subprocess.Popen:
+        """ACC_LOCAL_UNSANDBOXED_UNSAFE: a plain subprocess of the worker, as its user, on the host."""
+        if sock is not None:
+            state["interactive"] = _interactive_state(sock)
+        # Only neutral variables from the worker: its credentials (database, Redis, keys) never reach a job.
+        inherited = {k: v for k, v in os.environ.items() if k in _INHERITED or k.startswith("LC_")}
+        env = {**inherited, **spec.env, "ACC_JOB_DIR": str(spec.host_dir), "HOME": str(spec.host_dir)}
+        if spec.pipe:
+            env["ACC_PIPE_DIR"] = state["pipe_dir"]
+        argv = _with_notice(
+            ["/bin/sh", "-c", spec.command],
+            "[WARNING] This job runs without a sandbox, as the worker's user on the worker host "
+            "(ACC_LOCAL_UNSANDBOXED_UNSAFE): it is not isolated from the host, other jobs or the platform.",
+        )
+        return subprocess.Popen(
+            argv,
+            cwd=state["cwd"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() kills children too
+        )
 
     def wait(self, state: dict, timeout: float | None) -> Exit | None:
         proc = _PROCS.get(state["name"])
@@ -99,7 +281,8 @@ class LocalBackend(Backend):
         except subprocess.TimeoutExpired:
             return None
         # a negative code is the signal that ended it; report it the shell's way
-        return Exit(code if code >= 0 else 128 - code)
+        code = code if code >= 0 else 128 - code
+        return Exit(code, oom_killed=code != 0 and sandbox.oom_killed(state.get("cgroup")))
 
     def _wait_foreign(self, state: dict, timeout: float | None) -> Exit | None:
         """A process started by another (dead) worker: we can only see whether it is alive."""
@@ -124,27 +307,23 @@ class LocalBackend(Backend):
     def stop(self, state: dict, *, grace: float = 10) -> None:
         if not _alive(state):
             return
-        pgid = state["pid"]
-        _signal_group(pgid, signal.SIGTERM)
+        _terminate(state)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and _alive(state):
             time.sleep(0.05)
-        _signal_group(pgid, signal.SIGKILL)
+        _signal_group(state["pid"], signal.SIGKILL)
 
     def export(self, state: dict, container_path: str, dest: Path) -> bool:
-        src = self.host_path(state, container_path)
-        if not src.exists():
-            return False
-        dest.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
-        else:
-            shutil.copy2(src, dest / src.name)
-        return True
+        base, relative = self._split(state, container_path)
+        try:
+            return sandbox.copy_out(Path(base), relative, dest)
+        except ValueError as exc:
+            raise ValueError(f"{container_path}: {exc}") from None
 
     def cleanup(self, state: dict) -> None:
         with _LOCK:
             proc = _PROCS.pop(state["name"], None)
+            _STATES.pop(state["name"], None)
         if proc is not None:
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGKILL)
@@ -153,18 +332,44 @@ class LocalBackend(Backend):
                 proc.stdout.close()
         elif state.get("pid") and _alive(state):
             _signal_group(state["pid"], signal.SIGKILL)
+        job_id = state.get("job_id")
+        if job_id is None and str(state.get("name", "")).startswith("acc-job-"):
+            job_id = int(state["name"].rsplit("-", 1)[1])
+        if job_id is not None:
+            shutil.rmtree(self._session_dir(int(job_id)), ignore_errors=True)
+            self._remove_cgroup(state.get("cgroup") or self._cgroup_path(int(job_id)))
+
+    def _cgroup_path(self, job_id: int) -> str | None:
+        root = sandbox.memory_cgroup_root()
+        return str(root.parent / self._cgroup_name(job_id)) if root is not None else None
+
+    def _remove_cgroup(self, cgroup: str | None) -> None:
+        for _ in range(50):  # the last processes of the group may take a moment to go
+            try:
+                sandbox.remove_cgroup(cgroup)
+                return
+            except OSError:
+                time.sleep(0.1)
+        log.warning("local backend: could not remove the cgroup %s", cgroup)
 
     def usage(self, state: dict) -> tuple[float, int] | None:
         if not state.get("pid") or not _alive(state):
             return None
         return process_group_usage(state["pid"])
 
+    def check_socket(self, sock: sockets.Socket) -> None:
+        if sock.kind == "tcp" and sock.host not in sockets.ANY_HOSTS and sock.host not in sockets.LOOPBACK_HOSTS:
+            raise ValueError(
+                f"The interactive socket {sock.host}:{sock.port}: on the local backend a session has a network "
+                f"of its own with only a loopback interface; listen on 0.0.0.0:{sock.port} instead."
+            )
+
     def interactive_address(self, state: dict) -> str | None:
-        """The subprocess's own port on this host (loopback when it listens everywhere), or its socket's path."""
+        """The session's Unix socket in the platform's folder; unsandboxed, the host's port or socket path."""
         info = state.get("interactive")
         if not info:
             return None
-        if info["kind"] == "unix":
+        if info.get("host_path"):
             return sockets.unix_address(info["host_path"])
         return sockets.tcp_address(info["host"], info["port"])
 
@@ -173,21 +378,28 @@ class LocalBackend(Backend):
 
     def pipe_usage(self, pipe: str, *, image: str | None = None) -> int:
         total = 0
-        for dirpath, _dirs, names in os.walk(self.pipe_dir(pipe)):
+        root = self.pipe_dir(pipe)
+        if not root.is_dir():
+            return 0
+        for _dirpath, _dirs, names, dir_fd in os.fwalk(root, follow_symlinks=False):
             for name in names:
-                path = Path(dirpath) / name
-                if path.is_file() and not path.is_symlink():
-                    total += path.stat().st_size
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if _is_regular(info.st_mode):
+                    total += info.st_size
         return total
 
     def pipe_digests(self, pipe: str, *, image: str | None = None) -> dict[str, str]:
         root = self.pipe_dir(pipe)
         found = {}
-        for dirpath, _dirs, names in os.walk(root):
+        if not root.is_dir():
+            return found
+        for dirpath, _dirs, names, dir_fd in os.fwalk(root, follow_symlinks=False):
             for name in names:
-                path = Path(dirpath) / name
-                if path.is_file() and not path.is_symlink():
-                    found[path.relative_to(root).as_posix()] = _sha256(path)
+                if not _is_regular(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    continue
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+                with os.fdopen(fd, "rb") as fh:
+                    found[(Path(dirpath) / name).relative_to(root).as_posix()] = _sha256(fh)
         return found
 
     def load_pipe(self, pipe: str, archive: Path, *, image: str | None = None) -> None:
@@ -204,25 +416,71 @@ class LocalBackend(Backend):
         name = f"acc-job-{job_id}"
         proc = _PROCS.get(name)
         if proc is not None:
-            state = {"name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}
+            state = {**_STATES.get(name, {}), "name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}
             self.stop(state, grace=grace)
             self.cleanup(state)
 
 
+def stop_sessions(*, grace: float) -> int:
+    """TERM every interactive session this process runs, KILL what is left after `grace`; how many."""
+    with _LOCK:
+        sessions = [dict(s) for name, s in _STATES.items() if s.get("interactive") and name in _PROCS]
+    for state in sessions:
+        if _alive(state):
+            _terminate(state)
+
+    def finish() -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(s) for s in sessions):
+            time.sleep(0.05)
+        for state in sessions:
+            if _alive(state):
+                _signal_group(state["pid"], signal.SIGKILL)
+
+    if sessions:
+        threading.Thread(target=finish, name="acc-stop-sessions", daemon=True).start()
+    return len(sessions)
+
+
+def _on_worker_shutdown(**_kwargs) -> None:
+    """A worker that shuts down ends its sessions instead of waiting for them (they may last hours)."""
+    from django.conf import settings
+
+    count = stop_sessions(grace=settings.ACC_STOP_GRACE)
+    if count:
+        log.warning("worker shutting down: stopped %d interactive session(s) on the local backend", count)
+
+
+try:
+    from celery.signals import worker_shutting_down
+
+    worker_shutting_down.connect(_on_worker_shutdown, weak=False, dispatch_uid="acc-local-stop-sessions")
+except ImportError:  # pragma: no cover - celery is a dependency of the platform
+    pass
+
+
+def _with_notice(argv: list[str], notice: str) -> list[str]:
+    """`argv`, printing `notice` to the job's log first."""
+    return ["/bin/sh", "-c", 'printf "%s\\n" "$0" && exec "$@"', notice, *argv]
+
+
 def _interactive_state(sock: sockets.Socket) -> dict:
-    """Where the proxy reaches the server. There is no container: the TCP port and the Unix socket path
-    are the host's own (a server listening on every address is reached on loopback)."""
+    """Unsandboxed: the TCP port and the Unix socket path are the host's own (a server listening on every
+    address is reached on loopback)."""
     if sock.kind == "tcp":
         host = "127.0.0.1" if sock.host in sockets.ANY_HOSTS or sock.host == "localhost" else sock.host
         return {"kind": "tcp", "host": host, "port": sock.port}
     return {"kind": "unix", "path": sock.path, "host_path": sock.path}
 
 
-def _sha256(path: Path) -> str:
+def _is_regular(mode: int) -> bool:
+    return stat.S_ISREG(mode)
+
+
+def _sha256(fh) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
+    while chunk := fh.read(1 << 20):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -233,8 +491,8 @@ def _adopt_root(spec: JobSpec, pipe_dir: str | None) -> None:
     for path in root.rglob("*"):
         if not path.is_dir() and not any(path.is_relative_to(a) for a in allowed):
             raise ValueError(
-                f"/{path.relative_to(root)} is outside {spec.workdir} and {PIPE_MOUNT}; the local backend runs on "
-                "the host and can only map paths inside those two."
+                f"/{path.relative_to(root)} is outside {spec.workdir} and {PIPE_MOUNT}; the local backend can only "
+                "map paths inside those two."
             )
     staged = root / PIPE_MOUNT.lstrip("/")
     if staged.is_dir() and pipe_dir:
@@ -259,6 +517,35 @@ def _alive(state: dict) -> bool:
         return proc.poll() is None
     start = _proc_start_time(pid)
     return start is not None and start == state.get("pid_start")
+
+
+def _terminate(state: dict) -> None:
+    """TERM the job's processes. In a sandbox, not bubblewrap itself: on TERM it would die at once and take the
+    job down with SIGKILL, before the command could shut down cleanly; it ends when the command does."""
+    pgid = state["pid"]
+    if not state.get("sandboxed"):
+        _signal_group(pgid, signal.SIGTERM)
+        return
+    for pid in _group_members(pgid):
+        if pid != pgid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _group_members(pgid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found
 
 
 def _signal_group(pgid: int, sig: int) -> None:
