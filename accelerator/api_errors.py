@@ -3,7 +3,8 @@
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
@@ -64,3 +65,11 @@ def exception_handler(exc, context):
         detail = exc.detail if isinstance(exc.detail, str) else "; ".join(_flatten(exc.detail))
         response.data = {"detail": str(detail), "code": getattr(exc, "default_code", "error")}
     return response
+
+
+def page_not_found(request, exception):
+    """Django's 404 (handler404): JSON under /api/, where clients read {"detail", "code"}; the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        detail = f"No API endpoint matches {request.path[:200]}; the endpoints are listed at /api/docs/."
+        return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -6,7 +6,7 @@ accelerator.api_errors:
 
 - 400 when the operation takes input (parameters or a body) or writes;
 - 401 and 403 unless the view is open to anyone (AllowAny);
-- 404 when its path names something (a project, a job, a file ...);
+- 404 when its path or its body names something (a project, a job, a file ...);
 - 409 for writes (something with that name exists, a state that forbids it);
 - 413 and 415 when it reads a JSON body (bigger than DATA_UPLOAD_MAX_MEMORY_SIZE; not JSON);
 - 429 when the view is throttled.
@@ -51,7 +51,7 @@ class AutoSchema(SpectacularAutoSchema):
             codes.append("400")
         if not self._is_public():
             codes += ["401", "403"]
-        if "{" in self.path:
+        if "{" in self.path or body:
             codes.append("404")
         if self.method in WRITES:
             codes.append("409")

@@ -297,6 +297,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "accelerator.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# A NUL in the path or query string is a 400 before any view (PostgreSQL cannot hold it in text).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "accelerator.request_guards.RefuseNulMiddleware"
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Accelerator API",
     "DESCRIPTION": "Projects, routines, jobs and files of the Accelerator platform.",

@@ -17,3 +17,6 @@ urlpatterns = [
     path("", include("web.urls")),
     path("", include("accounts.urls")),
 ]
+
+# A path under /api/ that names no endpoint (e.g. /api/v1/jobs/abc/) is answered in JSON like every API error.
+handler404 = "accelerator.api_errors.page_not_found"

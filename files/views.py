@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accelerator.api_errors import ErrorSerializer
 from accelerator.errors import Conflict, NotFound
 from files import jobstore, services
 from routines.permissions import READ, RUN, get_project
@@ -84,7 +85,7 @@ class JobstorePushUrlView(APIView):
     @extend_schema(
         summary="Signed URL to PUT one jobstore object to (accli)",
         parameters=[OpenApiParameter("filename", str, required=True, description="cas_<sha1>.blob etc.")],
-        responses={200: OpenApiTypes.URI, 409: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.URI, 409: ErrorSerializer},
     )
     def get(self, request, slug: str):
         project = get_project(request.user, slug, RUN)
@@ -107,7 +108,7 @@ class JobstoreUploadView(APIView):
         summary="Upload one jobstore object (authorised by the signed token)",
         auth=[],
         request={"application/octet-stream": bytes},
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 403: ErrorSerializer, 404: ErrorSerializer},
     )
     def put(self, request, token: str):
         project, filename = jobstore.check_upload_token(token)

@@ -191,3 +191,37 @@ def test_a_datetime_filter_with_a_large_but_real_offset_is_answered_in_utc(api, 
     assert shown.status_code == 200 and [j["id"] for j in shown.json()["results"]] == [job.pk]
     later = api(alice).get("/api/v1/jobs/", {"created_after": (after + timedelta(hours=1)).isoformat()})
     assert later.status_code == 200 and later.json()["results"] == []
+
+
+# --- addresses and odd shapes ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/api/v1/hosted/?q=a%00b"),
+        ("get", "/api/v1/jobs/?user=al%00ice"),
+        ("delete", "/api/v1/projects/demo/members/b%00b/"),
+        ("patch", "/api/v1/projects/demo/members/b%00b/"),
+        ("get", "/api/v1/projects/demo/files/data%00.csv"),
+    ],
+)
+def test_a_nul_character_in_the_address_is_a_400(api, alice, project, method, url):
+    assert_400(
+        getattr(api(alice), method)(url, {"role": "viewer"} if method == "patch" else None, format="json"), "NUL"
+    )
+
+
+def test_an_address_under_api_that_names_no_endpoint_is_a_json_404(api, alice):
+    response = api(alice).get("/api/v1/jobs/not-a-number/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json" and response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/oauth/device/token/", {"device_authorization_code": ["ABC"]}),
+        ("/api/v1/oauth/device/access-token/", {"refresh_token": {"token": "x"}}),
+    ],
+)
+def test_a_token_endpoint_given_something_else_than_a_string_is_a_400(api, url, body):
+    assert_400(api(None).post(url, body, format="json"))
