@@ -17,4 +17,4 @@ COPY . .
 COPY --from=front /app/node_modules ./node_modules
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "accelerator.asgi:application"]
+CMD ["python", "manage.py", "serve_web", "--host", "0.0.0.0", "--port", "8000"]

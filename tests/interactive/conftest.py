@@ -92,7 +92,7 @@ class Daphne(Served):
     name = "daphne"
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "accelerator.asgi:application"]
+        return [sys.executable, "manage.py", "serve_web", "--host", "127.0.0.1", "--port", str(self.port)]
 
 
 class SessionProxy(Served):
