@@ -18,6 +18,7 @@ from collections import defaultdict, deque
 NATIVE_FORMAT = "acc-dag/1"
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_NODES = 1000
+MAX_NAME = 200  # the root job's name column
 
 
 class DagError(ValueError):
@@ -113,6 +114,9 @@ def tree_to_dag(tree: dict) -> dict:
 
 def validate_dag(dag: dict) -> dict:
     """Check ids, edges and acyclicity; return the DAG with edges de-duplicated."""
+    name = dag.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+        raise DagError(f"The jobflow's name must be a string of at most {MAX_NAME} characters.")
     nodes = dag.get("nodes")
     if not isinstance(nodes, list) or not nodes:
         raise DagError("A jobflow needs a non-empty list of nodes.")

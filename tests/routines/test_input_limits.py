@@ -225,3 +225,12 @@ def test_an_address_under_api_that_names_no_endpoint_is_a_json_404(api, alice):
 )
 def test_a_token_endpoint_given_something_else_than_a_string_is_a_400(api, url, body):
     assert_400(api(None).post(url, body, format="json"))
+
+
+@pytest.mark.parametrize("name", ["x" * 201, ["not", "a", "name"]])
+def test_a_jobflow_name_longer_than_its_column_or_not_a_string_is_a_400(api, alice, project, name):
+    tree = {"name": name, "is_holder_job": True, "children": [task(name="a")]}
+    assert_400(api(alice).post(DISPATCH, tree, format="json"), "name", "200 characters")
+    native = {"format": "acc-dag/1", "name": name, "nodes": [{"id": "a", **task(name="a")}]}
+    assert_400(api(alice).post(DISPATCH, native, format="json"), "name", "200 characters")
+    assert Job.objects.count() == 0
