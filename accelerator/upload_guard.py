@@ -42,7 +42,7 @@ UPLOAD_ROUTES = {
     ("POST", "web-hosted"),  # a hosted model's launch form with input files
     ("POST", "web-hosted-widget"),
 }
-PULL = 1024 * 1024  # the most one pull gathers from the server before the view's thread gets it
+PULL = 1024 * 1024  # about what one pull gathers for the view's thread; one more is read ahead meanwhile
 
 
 class BodyGuard:
@@ -122,6 +122,7 @@ class StreamedBody:
     def __init__(self, receive):
         self._receive = receive
         self._ended = asyncio.Event()  # read to its end, or the client left
+        self._ahead: asyncio.Future | None = None  # the next piece, gathered while the view stores this one
 
     async def __call__(self):
         # Django listens for a disconnect while the view runs; the body belongs to the view until it ends.
@@ -129,7 +130,15 @@ class StreamedBody:
         return await self._receive()
 
     async def pull(self, size: int) -> bytes:
-        """About `size` bytes of the body as they arrive; b"" at its end."""
+        """About `size` bytes of the body (b"" at its end); the next piece is fetched while this one is stored."""
+        piece = await (self._ahead or self._gather(size))
+        self._ahead = None
+        if piece and not self._ended.is_set():
+            self._ahead = asyncio.ensure_future(self._gather(size))
+            self._ahead.add_done_callback(lambda ahead: ahead.cancelled() or ahead.exception())  # seen if unused
+        return piece
+
+    async def _gather(self, size: int) -> bytes:
         parts, got = [], 0
         while got < size and not self._ended.is_set():
             message = await self._receive()
