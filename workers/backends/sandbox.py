@@ -51,7 +51,6 @@ ETC_FILES = (
     "os-release",
     "profile",
     "protocols",
-    "python3",
     "services",
     "shells",
     "ssl",
@@ -97,14 +96,14 @@ def find_bwrap(name: str) -> str | None:
 def check(bwrap_name: str, who: Identity, *, reach: tuple[Path, ...] = ()) -> str:
     """The path of a bubblewrap that runs a sandbox here as `who`; Unavailable with the reason otherwise.
 
-    Tried once per worker process: a trivial sandbox with every option a job uses, binding the folders of
+    Tried until it works once in this process: a trivial sandbox with every option a job uses, binding the folders of
     `reach` (bubblewrap opens a folder by its path as `who`, so every folder above it must let `who` pass).
     """
     key = (bwrap_name, who, reach)
     with _PROBE_LOCK:
-        if key not in _PROBES:
-            _PROBES[key] = _probe(bwrap_name, who, reach)
-        reason = _PROBES[key]
+        reason = _PROBES[key] if key in _PROBES else _probe(bwrap_name, who, reach)
+        if reason is None:
+            _PROBES[key] = None  # a success is kept; a failure is tried again at the next job
     if reason:
         raise Unavailable(reason)
     return find_bwrap(bwrap_name) or bwrap_name
@@ -166,7 +165,8 @@ def _system_binds() -> list[str]:
             argv += ["--symlink", os.readlink(host), f"/{name}"]
         elif host.is_dir():
             argv += ["--ro-bind", str(host), f"/{name}"]
-    for name in ETC_FILES:
+    names = set(ETC_FILES) | {p.name for p in Path("/etc").glob("python3*")}
+    for name in sorted(names):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     return argv + ["--proc", "/proc", "--dev", "/dev"]
 
@@ -483,6 +483,7 @@ def _copy_fd(src: int, target: Path) -> None:
             copied = os.sendfile(out, src, None, 1 << 24) if info.st_size else 0
             if not copied:
                 break
+        os.fchmod(out, stat.S_IMODE(info.st_mode) & 0o777)  # permission bits, never setuid/setgid
         os.utime(out, ns=(info.st_atime_ns, info.st_mtime_ns))
     finally:
         os.close(out)
