@@ -98,22 +98,26 @@ def timeline(job: Job) -> list[dict]:
     return steps
 
 
-def job_page(*, job: Job) -> dict:
+def job_page(*, job: Job, user) -> dict:
     return {
         "events": list(JobEvent.objects.filter(job=job).order_by("id")),
         "outputs": list(JobOutput.objects.filter(job=job).order_by("path")),
         "timeline": timeline(job),
         "node_of": job.flow_run.root_id if job.flow_run_id else None,
-        "session": interactive_session(job),
+        "session": interactive_session(job, user),
         "charts": usage_charts(job.usage, cores_requested=job.required_cores, ram_requested=job.required_ram),
     }
 
 
-def interactive_session(job: Job) -> dict | None:
-    """An interactive job's session as the page shows it (link, state, end time, what is left to extend)."""
+def interactive_session(job: Job, user) -> dict | None:
+    """An interactive job's session as the page shows it (link, state, end time, what is left to extend).
+
+    `usable` is false for a reader who may not enter it (a viewer): the page then offers no link.
+    """
     if not is_interactive(job.conf):
         return None
-    return interactive.describe(InteractiveSession.objects.filter(job=job).first(), job)
+    described = interactive.describe(InteractiveSession.objects.filter(job=job).first(), job)
+    return {**described, "usable": interactive.may_use(user, job)}
 
 
 def flow_page(*, root: Job) -> dict:

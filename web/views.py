@@ -134,7 +134,7 @@ def job_page(request, pk: int):
     }
     if job.routine_version_id is None:
         return render(request, "web/flow.html", {**context, **pages.flow_page(root=job)})
-    return render(request, "web/job.html", {**context, **pages.job_page(job=job)})
+    return render(request, "web/job.html", {**context, **pages.job_page(job=job, user=request.user)})
 
 
 @page

@@ -106,3 +106,17 @@ def test_operators_list_sessions_and_stop_them_in_the_admin(job, django_user_mod
     assert "Asked 1 session(s) to stop." in response.content.decode()
     session.refresh_from_db()
     assert session.stop_requested_at is not None and session.stopped_by == operator
+
+
+def test_a_viewer_of_the_project_is_told_the_session_runs_but_gets_no_link(job, project, django_user_model):
+    from routines.models import Membership, Role
+
+    viewer = django_user_model.objects.create_user("vera", "vera@example.org", "vera-pass-123")
+    Membership.objects.create(project=project, user=viewer, role=Role.VIEWER)
+    session = open_session(job)
+    text = page_of(viewer, job)
+    assert 'id="session-not-yours"' in text and "Only people who may run this routine" in text
+    assert (
+        'id="session-link"' not in text
+        and session.token not in text.split('id="interactive"')[1].split("</section>")[0]
+    )
