@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections import deque
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -42,7 +43,7 @@ UPLOAD_ROUTES = {
     ("POST", "web-hosted"),  # a hosted model's launch form with input files
     ("POST", "web-hosted-widget"),
 }
-PULL = 1024 * 1024  # about what one pull gathers for the view's thread; one more is read ahead meanwhile
+PULL = 4 * 1024 * 1024  # about what one pull gathers for the view's thread; as much is read ahead meanwhile
 
 
 class BodyGuard:
@@ -122,34 +123,39 @@ class StreamedBody:
     def __init__(self, receive):
         self._receive = receive
         self._ended = asyncio.Event()  # read to its end, or the client left
-        self._ahead: asyncio.Future | None = None  # the next piece, gathered while the view stores this one
+        self._ahead: asyncio.Future | None = None  # the next parts, gathered while the view stores these
 
     async def __call__(self):
         # Django listens for a disconnect while the view runs; the body belongs to the view until it ends.
         await self._ended.wait()
         return await self._receive()
 
-    async def pull(self, size: int) -> bytes:
-        """About `size` bytes of the body (b"" at its end); the next piece is fetched while this one is stored."""
-        piece = await (self._ahead or self._gather(size))
-        self._ahead = None
-        if piece and not self._ended.is_set():
-            self._ahead = asyncio.ensure_future(self._gather(size))
-            self._ahead.add_done_callback(lambda ahead: ahead.cancelled() or ahead.exception())  # seen if unused
-        return piece
+    async def pull(self) -> list[bytes]:
+        """The body's next parts as the server received them, about PULL bytes ([] at the end).
 
-    async def _gather(self, size: int) -> bytes:
+        The parts are handed on as they are, not joined (no copy), and the
+        next ones are gathered while the view's thread stores these.
+        """
+        parts = await (self._ahead or self._gather())
+        self._ahead = None
+        if parts and not self._ended.is_set():
+            self._ahead = asyncio.ensure_future(self._gather())
+            self._ahead.add_done_callback(lambda ahead: ahead.cancelled() or ahead.exception())  # seen if unused
+        return parts
+
+    async def _gather(self) -> list[bytes]:
         parts, got = [], 0
-        while got < size and not self._ended.is_set():
+        while got < PULL and not self._ended.is_set():
             message = await self._receive()
             if message["type"] != "http.request":
                 self._ended.set()
                 raise BadRequest("The client closed the connection before the whole body arrived.")
             if not message.get("more_body", False):
                 self._ended.set()
-            parts.append(message.get("body", b""))
-            got += len(parts[-1])
-        return b"".join(parts)
+            if body := message.get("body", b""):
+                parts.append(body)
+                got += len(body)
+        return parts
 
     def closing(self, send):
         """`send` that closes the connection after an answer given before the body was read to its end."""
@@ -163,42 +169,60 @@ class StreamedBody:
 
 
 class BodyReader:
-    """An upload's body as the file object Django reads `request` from; read by the view's thread."""
+    """An upload's body as the file object Django reads `request` from; read by the view's thread.
+
+    Like a socket or a raw file, `read(n)` answers what has arrived, at most
+    n bytes, and b"" only at the end: a part of the body that fits is handed
+    on whole, never copied. One pull from the event loop (a thread hop)
+    brings about PULL bytes.
+    """
 
     def __init__(self, body: StreamedBody):
-        self._body, self._buffer, self._ended = body, bytearray(), False
+        self._body = body
+        self._parts: deque[bytes] = deque()  # pulled, not read yet; the first one from offset `_at`
+        self._at = 0
+        self._ended = False
 
     def read(self, size: int | None = -1) -> bytes:
-        wanted = sys.maxsize if size is None or size < 0 else size
-        while len(self._buffer) < wanted and self._fill(wanted - len(self._buffer)):
-            pass
-        return self._take(wanted)
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self._piece(sys.maxsize), b""))
+        return self._piece(size)
 
     def readline(self, size: int | None = -1) -> bytes:
         """A line, or at most PULL bytes of a longer one (so a body without newlines never fills memory)."""
         wanted = min(PULL, sys.maxsize if size is None or size < 0 else size)
-        while b"\n" not in self._buffer and len(self._buffer) < wanted and self._fill(wanted - len(self._buffer)):
-            pass
-        newline = self._buffer.find(b"\n")
-        return self._take(min(wanted, newline + 1 if newline >= 0 else len(self._buffer)))
+        line = b""
+        while len(line) < wanted and not line.endswith(b"\n"):
+            piece = self._piece(wanted - len(line), upto=b"\n")
+            if not piece:
+                break
+            line += piece
+        return line
 
     def __iter__(self):
         return iter(self.readline, b"")
 
     def close(self) -> None:
-        self._buffer = bytearray()
+        self._parts.clear()
 
-    def _fill(self, size: int) -> bool:
-        """Pull up to about `size` more bytes into the buffer; False at the body's end."""
-        chunk = b"" if self._ended else async_to_sync(self._body.pull)(min(size, PULL))
-        self._ended = not chunk
-        self._buffer += chunk
-        return bool(chunk)
-
-    def _take(self, n: int) -> bytes:
-        out = bytes(self._buffer[:n])
-        del self._buffer[:n]
-        return out
+    def _piece(self, size: int, upto: bytes = b"") -> bytes:
+        """At most `size` bytes of the first part (ending at `upto` if it comes first); b"" at the body's end."""
+        while not self._parts:
+            if self._ended:
+                return b""
+            pulled = async_to_sync(self._body.pull)()
+            self._parts.extend(pulled)
+            self._ended = not pulled
+        part, start = self._parts[0], self._at
+        end = min(len(part), start + size)
+        if upto and (found := part.find(upto, start, end)) >= 0:
+            end = found + len(upto)
+        if end == len(part):
+            self._parts.popleft()
+            self._at = 0
+        else:
+            self._at = end
+        return part if start == 0 and end == len(part) else part[start:end]
 
 
 class StreamingASGIHandler(ASGIHandler):

@@ -28,6 +28,7 @@ from django.core.files.storage import Storage, default_storage
 from accelerator.errors import Conflict, TooLarge
 
 CHUNK = 1024 * 1024
+SPOOL_READ = 4 * CHUNK  # at most this much per read of an upload: a streamed body hands on its parts whole
 STAGING = ".staging"
 
 
@@ -134,7 +135,7 @@ def spool(stream: BinaryIO | None, *, max_bytes: int, algorithms: tuple[str, ...
         with os.fdopen(fd, "w+b") as tmp:
             size = 0
             while stream is not None:
-                chunk = stream.read(CHUNK)
+                chunk = stream.read(SPOOL_READ)
                 if not chunk:
                     break
                 size += len(chunk)
