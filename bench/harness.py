@@ -1,4 +1,4 @@
-"""The processes and clients the spine benchmark drives: its own database, daphne, Celery workers, HTTP.
+"""The processes and clients the spine benchmark drives: its own database, the web server, Celery workers, HTTP.
 
 Everything is local (127.0.0.1 and the Docker engine's unix socket), every
 wait is bounded, and every process started here is stopped by its own pid.
@@ -177,12 +177,14 @@ class Proc:
 
 
 class WebServer(Proc):
+    """The platform's web server as it ships: uvicorn through `manage.py serve_web` (what `make run` starts)."""
+
     def __init__(self):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
             "web",
-            [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "accelerator.asgi:application"],
+            [PY, "manage.py", "serve_web", "--host", "127.0.0.1", "--port", str(self.port)],
             platform_env(),
         )
 
@@ -195,7 +197,7 @@ class WebServer(Proc):
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne not answering after {timeout}s:\n{self.tail()}")
+        raise RuntimeError(f"the web server not answering after {timeout}s:\n{self.tail()}")
 
 
 class Worker(Proc):

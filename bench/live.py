@@ -3,8 +3,9 @@
 A job prints `tick <i> <time.time()>` every 100 ms (python3 on the host for
 `local`, in acc-test/python:latest for `docker`; both read the same machine
 clock). A client signed in like a browser (session cookie from the login
-form) holds one websocket on /ws/live/ of a real daphne server, subscribes
-to the job right after dispatching it and stamps every message on arrival;
+form) holds one websocket on /ws/live/ of the real web server (uvicorn,
+`manage.py serve_web`), subscribes to the job right after dispatching it
+and stamps every message on arrival;
 latency = arrival - the printed timestamp, per line. Writes
 bench/results/live.json and live.md.
 
@@ -90,7 +91,7 @@ def browser_session(base_url: str) -> str:
 
 # --- the websocket client ----------------------------------------------------------------------
 def _client_factory(url: str, **kwargs):
-    """autobahn on asyncio, imported here: the `--seed` child loads Django, and daphne pins txaio to Twisted."""
+    """autobahn on asyncio, imported here: the `--seed` child loads Django, whose imports may pin txaio to Twisted."""
     from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
 
     class Protocol(WebSocketClientProtocol):
@@ -231,7 +232,7 @@ def markdown(res: dict) -> str:
         f"- date: {res['date']}; machine: {res['machine']}; workers: {LAYOUT['describe']}",
         f"- command: `{res['command']}`",
         f"- one job per backend prints `tick <i> <time.time()>` every 100 ms ({TICKS} lines); a websocket client",
-        "  signed in with a session cookie subscribes on /ws/live/ of daphne and stamps each message on arrival;",
+        "  signed in with a session cookie subscribes on /ws/live/ of uvicorn and stamps each message on arrival;",
         f"  latency = arrival - printed timestamp, per line (log batching: ACC_LOG_FLUSH_SECONDS={res['flush']})",
         "",
         "| figure | value | target | result |",
@@ -246,8 +247,9 @@ def markdown(res: dict) -> str:
 
 
 def seed() -> dict:
-    """Migrate and seed in a child process (`live.py --seed`): this process must not load Django, whose daphne
-    app pins txaio (and so autobahn) to Twisted, while the client here uses autobahn on asyncio."""
+    """Migrate and seed in a child process (`live.py --seed`): this process must not load Django, whose imports
+    (daphne's Twisted, when installed) may pin txaio, and so autobahn, to Twisted, while the client here uses
+    autobahn on asyncio."""
     out = subprocess.run(
         [h.PY, __file__, "--seed"], env=h.platform_env(), capture_output=True, text=True, timeout=300, cwd=h.ROOT
     )

@@ -1,7 +1,7 @@
 """Job-list page benchmark: GET of the jobs list page with 10,000 jobs in the database.
 
 Seeds 10,000 finished jobs for the bench project (bulk insert, no workers),
-serves the platform with daphne, signs in through the login form like a
+serves the platform with uvicorn (`manage.py serve_web`), signs in through the login form like a
 browser and times the first page of `/projects/bench/jobs/` and two filtered
 views. The query count of the page is read in-process with 100 and with
 10,000 jobs: it must not grow with the number of jobs. Writes
@@ -129,7 +129,7 @@ def markdown(res: dict) -> str:
         "",
         f"- date: {res['date']}; machine: {res['machine']}",
         f"- command: `{res['command']}`; {JOBS} jobs in the database, {REQUESTS} GETs per page after a warm-up,",
-        "  signed in through the login form, daphne serving (one process)",
+        "  signed in through the login form, uvicorn serving (`manage.py serve_web`, one process)",
         "",
         "| figure | value | target | result |",
         "|---|---|---|---|",
