@@ -256,9 +256,7 @@ ACC_LOG_MAX_BYTES = env_int("ACC_LOG_MAX_BYTES", 20 * 1024 * 1024)
 # Base of the session URLs written to job logs; pages link relatively (/interactive/<id>/).
 # The platform's own address, for links from pages served elsewhere (the session proxy's own origin).
 ACC_PLATFORM_URL = (ACC_PUBLIC_URL or f"http://127.0.0.1:{env_int('PORT', 8000)}").rstrip("/")
-ACC_INTERACTIVE_BASE_URL = (
-    env_str("ACC_INTERACTIVE_BASE_URL", "") or ACC_PLATFORM_URL
-).rstrip("/")
+ACC_INTERACTIVE_BASE_URL = (env_str("ACC_INTERACTIVE_BASE_URL", "") or ACC_PLATFORM_URL).rstrip("/")
 # A host of its own per session, e.g. "{id}.sessions.example.org" (wildcard DNS and certificate): the pages a
 # session serves then run on another origin than the platform's. Empty: sessions live under /interactive/.
 # Without a port the platform's request port is used ("{id}.localhost" works for a local run).
