@@ -6,7 +6,7 @@ page; in the same run, the bench measures three ways to it:
   network), reached from this host as the proxy reaches it;
 - proxy: the session URL, served by `manage.py serve_proxy` (uvicorn), as
   `make run` and docker-compose deploy it;
-- daphne mount: the same proxy app mounted in the platform's daphne (for a
+- platform mount: the same proxy app mounted in the platform's own server, serve_web (for a
   deployment that keeps one origin), for comparison.
 Figures:
 - latency: sequential GETs on one kept-alive connection (where the server
@@ -335,12 +335,12 @@ def markdown(res: dict) -> str:
         f"- command: `{res['command']}`",
         f"- small GETs (~{len(PAGE)} bytes) to an interactive job: **direct** to the container's address, through",
         "  the **proxy** (`manage.py serve_proxy`, uvicorn, the session URL `make run` writes to the log) and",
-        "  through the same proxy app **mounted in daphne** (single-origin deployments), in the same run;",
+        "  through the same proxy app **mounted in serve_web** (single-origin deployments), in the same run;",
         f"  latency: {LATENCY_REQUESTS} sequential GETs on one connection (reopened when the server closes it);",
         f"  throughput: wrk, {CONCURRENCY} connections for {SECONDS:g} s; startup: dispatch -> first 200 "
         f"through the proxy, {STARTUPS} sessions",
         "",
-        "| server | figure | direct | proxy | daphne mount | target (proxy) | result |",
+        "| server | figure | direct | proxy | platform mount | target (proxy) | result |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in res.get("servers", {}).items():

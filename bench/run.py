@@ -1,6 +1,6 @@
 """`make bench`: the spine benchmark of dispatch -> worker -> backend, over real processes.
 
-Creates the database `accelerator_bench`, starts daphne and Celery workers as
+Creates the database `accelerator_bench`, starts the platform (serve_web) and Celery workers as
 subprocesses, drives them over HTTP like accli, and writes
 bench/results/spine.json and bench/results/spine.md. See bench/README.md.
 """
@@ -478,7 +478,7 @@ def main() -> int:
 
     started = time.time()
 
-    def on_term(*_):  # `kill` / timeout: unwind, so the finally blocks stop daphne and the workers
+    def on_term(*_):  # `kill` / timeout: unwind, so the finally blocks stop the web server and the workers
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
@@ -514,7 +514,7 @@ def main() -> int:
         web = h.WebServer()
         web.wait_ready()
         api = h.Api(web.url, seed["token"], seed["project"])
-        print(f"[bench] daphne on {web.url}", flush=True)
+        print(f"[bench] web on {web.url}", flush=True)
         res["web"] = web_check(api)
 
         for key in (HEADLINE, *(k for k in LAYOUTS if k != HEADLINE)):

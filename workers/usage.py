@@ -86,9 +86,8 @@ _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def process_group_usage(pgid: int) -> tuple[float, int] | None:
-    """CPU seconds (including reaped children) and resident memory of every process in group `pgid`."""
-    cpu, rss, found = 0.0, 0, False
+def proc_stats():
+    """(pid, stat fields from field 3 on) of every process now on this host; ended ones are passed over."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -96,6 +95,13 @@ def process_group_usage(pgid: int) -> tuple[float, int] | None:
             fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # the process ended meanwhile
+        yield int(entry.name), fields
+
+
+def process_group_usage(pgid: int) -> tuple[float, int] | None:
+    """CPU seconds (including reaped children) and resident memory of every process in group `pgid`."""
+    cpu, rss, found = 0.0, 0, False
+    for _pid, fields in proc_stats():
         # fields[i] is stat field i + 3: pgrp (5), utime (14), stime (15), cutime (16), cstime (17), rss (24)
         if int(fields[2]) != pgid:
             continue

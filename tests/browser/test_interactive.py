@@ -24,7 +24,7 @@ ECHO_IN_THE_PAGE = """async () => {
 
 @pytest.fixture
 def platform(transactional_db, collected_static):
-    """daphne and the session proxy on ports of their own, as `make run` serves them."""
+    """The platform (serve_web) and the session proxy on ports of their own, as `make run` serves them."""
     served = Platform()
     yield served
     served.stop()

@@ -1,7 +1,7 @@
 """Interactive sessions end to end: a real worker runs the server, the real session proxy serves it.
 
 `web` is the platform as `make run` serves it, in subprocesses on the test
-database (pytest-django's live server has no websockets): daphne at
+database (pytest-django's live server has no websockets): `manage.py serve_web` at
 `web.url`, the session proxy (`manage.py serve_proxy`) at `web.sessions`;
 `interactive_worker(backend)` starts a Celery worker whose session URLs
 point at it. `session_url(job_id)` waits for the
@@ -86,10 +86,10 @@ class Served:
                 self.proc.wait(5)
 
 
-class Daphne(Served):
+class WebServer(Served):
     """The platform's web server (it also mounts the proxy under /interactive/)."""
 
-    name = "daphne"
+    name = "web"
 
     def argv(self) -> list[str]:
         return [sys.executable, "manage.py", "serve_web", "--host", "127.0.0.1", "--port", str(self.port)]
@@ -105,7 +105,7 @@ class SessionProxy(Served):
 
 
 class Platform:
-    """daphne for the platform on one port, the session proxy on another, as `make run` serves them:
+    """`serve_web` for the platform on one port, the session proxy on another, as `make run` serves them:
     `url` is the platform, `sessions` the base of every session URL."""
 
     def __init__(self):
@@ -115,13 +115,13 @@ class Platform:
         self.env = {"ACC_PUBLIC_URL": self.url, "ACC_INTERACTIVE_BASE_URL": self.sessions}
         self.proxy = SessionProxy(proxy_port, **self.env)
         try:
-            self.daphne = Daphne(web_port, **self.env)
+            self.webserver = WebServer(web_port, **self.env)
         except Exception:
             self.proxy.stop()
             raise
 
     def stop(self) -> None:
-        self.daphne.stop()
+        self.webserver.stop()
         self.proxy.stop()
 
 

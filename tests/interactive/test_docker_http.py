@@ -73,7 +73,7 @@ def test_busybox_httpd_is_served_to_its_owner_and_hidden_from_strangers(
     token = issue_token_pair(user=alice)["access_token"]
     assert get(url, headers={"x-authorization": token}).status_code == 200, "accli's access token works too"
     mounted = get(f"{web.url}/interactive/{session.token}/", alice)
-    assert mounted.status_code == 200 and "hello from httpd" in mounted.text, "daphne's own mount serves it too"
+    assert mounted.status_code == 200 and "hello from httpd" in mounted.text, "the platform's own mount serves it too"
     assert get(f"{web.sessions}/api/v1/jobs/", alice).status_code == 404, "the proxy serves sessions only"
 
     api(alice).post(f"/api/v1/jobs/{job_id}/cancel/")

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import Worker, wait_for_status
-from tests.interactive.conftest import Daphne, cookies_for, echo_routine, run, session_url
+from tests.interactive.conftest import WebServer, cookies_for, echo_routine, run, session_url
 from workers.models import InteractiveSession
 
 pytestmark = pytest.mark.docker
@@ -24,7 +24,7 @@ HOSTS = "{id}.sessions.localhost"
 
 @pytest.fixture(scope="module")
 def host_web(django_db_setup, django_db_blocker):
-    server = Daphne(ACC_INTERACTIVE_HOST=HOSTS)
+    server = WebServer(ACC_INTERACTIVE_HOST=HOSTS)
     yield server
     server.stop()
 
@@ -50,7 +50,7 @@ def session(host_web, host_worker, transactional_db, settings, api, project, ali
 
 
 def on_host(web, host: str, path: str, **kwargs) -> httpx.Response:
-    """A request to the session's host, sent to daphne on 127.0.0.1 (as *.localhost resolves in browsers)."""
+    """A request to the session's host, sent to serve_web on 127.0.0.1 (as *.localhost resolves in browsers)."""
     headers = {"Host": host, **kwargs.pop("headers", {})}
     return httpx.get(f"{web.url}{path}", headers=headers, timeout=10, **kwargs)
 

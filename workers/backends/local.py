@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 
 from workers.backends import sandbox, sockets
 from workers.backends.base import PIPE_MOUNT, Backend, BackendError, Exit, JobSpec
-from workers.usage import process_group_usage
+from workers.usage import proc_stats, process_group_usage
 
 log = logging.getLogger(__name__)
 
@@ -535,17 +535,7 @@ def _terminate(state: dict) -> None:
 
 
 def _group_members(pgid: int) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, fields in proc_stats() if int(fields[2]) == pgid]  # fields[2]: the process group
 
 
 def _signal_group(pgid: int, sig: int) -> None:

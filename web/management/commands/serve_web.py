@@ -11,33 +11,22 @@ with this command.
 
 from __future__ import annotations
 
-import uvicorn
 from django.core.management.base import BaseCommand
+
+from accelerator import serving
 
 
 class Command(BaseCommand):
     help = "Serve the platform (HTTP and WebSocket) with uvicorn."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-        parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-        parser.add_argument(
-            "--forwarded-allow-ips",
-            default="127.0.0.1",
-            help="front proxies whose X-Forwarded-For/-Proto are believed (default 127.0.0.1)",
-        )
+        serving.add_server_arguments(parser, port=8000)
 
     def handle(self, *args, host: str, port: int, forwarded_allow_ips: str, **options):
-        uvicorn.run(
+        serving.run(
             "accelerator.asgi:application",
             host=host,
             port=port,
-            loop="uvloop",
-            http="httptools",
-            ws="websockets-sansio",
-            lifespan="off",  # Django has no lifespan events
-            server_header=False,
             forwarded_allow_ips=forwarded_allow_ips,
-            timeout_graceful_shutdown=5,  # open websockets (live logs) get 5 s on TERM, then are closed
             log_level="info",
         )
