@@ -110,7 +110,8 @@ class JobRunner:
         stack = self.spec["stack"]
         if not self.backend.uses_images:
             self.writer.info(
-                f"The {self.backend.name} backend runs the command on the host; stack {stack['kind']} "
+                f"The {self.backend.name} backend runs the command in a sandbox on the host's own system; "
+                f"stack {stack['kind']} "
                 f"'{stack.get('name') or stack.get('image') or stack.get('dockerfile')}' is not applied."
             )
             return None
