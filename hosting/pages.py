@@ -19,8 +19,10 @@ import secrets
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accelerator.errors import DomainError, Forbidden, NotFound
@@ -182,18 +184,28 @@ def _json_text(value) -> str:
 
 
 # --- a model's page and its launch form ----------------------------------------------------------
+# The launch forms carry input files. Django's CSRF middleware would read a form's body (for its token) before
+# the sign-in and the access checks run, so a stranger could make the server take in a large upload only to
+# refuse it. These two pages check CSRF themselves, once they know the visitor may launch the model.
+def _csrf_refusal(request):
+    """None when the request passes Django's CSRF check, else the 403 answer (reads a form's body)."""
+    return CsrfViewMiddleware(lambda _request: None).process_view(request, None, (), {})
+
+
+@csrf_exempt
 @hosted_page
 @require_http_methods(["GET", "POST"])
 def model_page(request, slug: str):
     model, token = _model(request, slug)
-    return _launch_page(request, model, token, widget=False)
+    return _csrf_refusal(request) or _launch_page(request, model, token, widget=False)
 
 
+@csrf_exempt
 @hosted_page(widget=True)
 @require_http_methods(["GET", "POST"])
 def widget(request, slug: str):
     model, token = _model(request, slug)
-    return _launch_page(request, model, token, widget=True)
+    return _csrf_refusal(request) or _launch_page(request, model, token, widget=True)
 
 
 def _launch_page(request, model: HostedModel, token: str | None, *, widget: bool):

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from accounts.services import issue_token_pair
 from routines.models import Membership, Role
 from tests.conftest import ROOT, _test_db_url
+from tests.hosting.conftest import publish, square_routine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,7 +151,7 @@ def refused_early(port: int, method: str, path: str, headers: dict[str, str]) ->
     assert answer, f"no answer after sending {sent} bytes of a declared body"
     status = int(answer.split(b" ", 2)[1])
     body = answer.partition(b"\r\n\r\n")[2]
-    return status, json.loads(body) if body else {}, sent
+    return status, json.loads(body) if body.startswith(b"{") else {}, sent
 
 
 def _length(answer: bytes) -> int:
@@ -272,3 +274,33 @@ def test_a_chunked_body_over_the_general_limit_is_cut_off(web, alice):
     response = conn.getresponse()
     assert response.status == 413 and str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) in json.loads(response.read())["detail"]
     conn.close()
+
+
+def session_of(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+@pytest.mark.parametrize("page", ["/hosted/{slug}/", "/hosted/{slug}/widget/"])
+def test_a_hosted_launch_form_refuses_strangers_before_reading_its_files(web, project, alice, charlie, page):
+    """Django's CSRF check reads a form's body for its token; the launch pages check who posts first."""
+    model = publish(alice, square_routine(project, alice), slug="private-square", policy="private")
+    url = page.format(slug=model.slug)
+    form = {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(LIMIT - 1)}
+    csrf = f"{settings.CSRF_COOKIE_NAME}={'a' * 32}"
+
+    status, _, sent = refused_early(web.port, "POST", url, {**form, "Cookie": csrf})
+    assert (status, sent < SENT_AT_MOST) == (302, True), "signed out: to the login page, the files unread"
+    stranger = f"{csrf}; {settings.SESSION_COOKIE_NAME}={session_of(charlie)}"
+    status, _, sent = refused_early(web.port, "POST", url, {**form, "Cookie": stranger})
+    assert (status, sent < SENT_AT_MOST) == (404, True), "a model charlie may not see: not found, the files unread"
+
+
+def test_the_launch_forms_still_need_the_csrf_token_of_a_signed_in_launcher(project, alice):
+    model = publish(alice, square_routine(project, alice), slug="csrf-square", policy="private")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    for url in (f"/hosted/{model.slug}/", f"/hosted/{model.slug}/widget/"):
+        assert client.post(url, {"conf": "{}"}).status_code == 403, url
+        assert model.runs.count() == 0
