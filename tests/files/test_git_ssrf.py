@@ -294,8 +294,8 @@ def test_a_job_waiting_on_git_keeps_its_heartbeat_and_a_cancel_stops_git_at_once
         time.sleep(0.2)
     assert processes_mentioning(f"127.0.0.1:{tarpit.port}"), "git should be waiting on the tarpit"
 
-    settings.ACC_HEARTBEAT_TIMEOUT = 10
-    time.sleep(12)  # longer than the heartbeat timeout: a worker that gave no sign of life would be settled now
+    settings.ACC_HEARTBEAT_TIMEOUT = 3  # six beats of the worker's 0.5 s heartbeat
+    time.sleep(4)  # longer than the heartbeat timeout: a worker that gave no sign of life would be settled now
     assert reconcile_jobs()["settled"] == 0
     assert Job.objects.get(pk=job_id).status in ("MAPPING_INPUTS", "BUILDING"), "the worker is alive, waiting on git"
 
