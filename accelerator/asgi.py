@@ -14,7 +14,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from workers.proxy import InteractiveProxy  # noqa: E402
+from interactive.proxy import InteractiveProxy  # noqa: E402
 from workers.routing import websocket_urlpatterns  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """Security headers for pages the platform writes outside Django's middleware.
 
 Django's responses get them from SecurityMiddleware and django-csp (settings:
-CONTENT_SECURITY_POLICY, SECURE_*). The interactive-session proxy (workers.proxy)
+CONTENT_SECURITY_POLICY, SECURE_*). The interactive-session proxy (interactive.proxy)
 answers some requests itself (a session that is over, not found, starting):
 those pages are ours and get the same policy. What a session's own server
 sends through the proxy is the user's, and gets none of it.

@@ -36,12 +36,16 @@ INSTALLED_APPS = [
     "guardian",
     "channels",
     "accounts",
+    # the rooms, lowest first (README, "Code map"): each imports only those before it
     "routines",
-    "workers",
-    "jobflows",
     "files",
-    "hosting",
+    "jobs",
+    "builds",
+    "jobflows",
+    "workers",
+    "interactive",
     "web",
+    "hosting",
 ]
 
 MIDDLEWARE = [
@@ -200,8 +204,8 @@ ACC_BACKEND = env_str("ACC_BACKEND", "local")  # local | docker
 # Name of this deployment; its containers are labelled with it (several may share one engine).
 ACC_INSTANCE = env_str("ACC_INSTANCE", "default")
 ACC_BACKENDS = {
-    "local": "workers.backends.local.LocalBackend",
-    "docker": "workers.backends.docker.DockerBackend",
+    "local": "backends.local.LocalBackend",
+    "docker": "backends.docker.DockerBackend",
 }
 ACC_JOBS_DIR = Path(env_str("ACC_JOBS_DIR", str(DATA_DIR / "jobs"))).resolve()
 ACC_DOCKER_NETWORK = env_str("ACC_DOCKER_NETWORK", "none")
@@ -306,7 +310,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # every error is {"detail", "code"} (accelerator.api_errors); accelerator.schema documents it per operation
     "ENUM_NAME_OVERRIDES": {
-        "JobStatusEnum": "workers.states.Status",
+        "JobStatusEnum": "jobs.states.Status",
         "VersionStatusEnum": "hosting.models.VersionStatus",
     },
 }
@@ -316,7 +320,7 @@ SPECTACULAR_SETTINGS = {
 # script, no eval), so text a user wrote can never run as script even where a page forgot to escape it.
 # Styles allow 'unsafe-inline': json-editor sets style attributes on the elements it builds (style cannot run
 # script). frame-ancestors 'none' replaces X-Frame-Options DENY; the hosted widget widens it to the model's
-# embed origins (hosting.pages). Pages a session's own server sends through workers/proxy.py get none of this.
+# embed origins (hosting.pages). Pages a session's own server sends through interactive/proxy.py get none of this.
 from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
 
 INSTALLED_APPS += ["csp", "drf_spectacular_sidecar"]

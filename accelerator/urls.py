@@ -10,7 +10,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("routines.urls")),
     path("api/v1/", include("workers.urls")),
-    path("api/v1/", include("jobflows.urls")),
+    path("api/v1/", include("interactive.urls")),
     path("api/v1/", include("files.urls")),
     path("api/v1/", include("hosting.urls")),
     path("", include("hosting.page_urls")),

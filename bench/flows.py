@@ -89,7 +89,7 @@ def cache_hits(api: h.Api) -> dict:
 
 
 def fresh_vs_reused(api: h.Api) -> dict:
-    from workers.models import Job
+    from jobs.models import Job
 
     dag = h.fresh_task(layered([1, 6, 6, 6, 1]))
     fresh = run_flow(api, dag, 120, fresh=False)
@@ -99,7 +99,7 @@ def fresh_vs_reused(api: h.Api) -> dict:
 
 
 def run_flow(api: h.Api, dag: dict, timeout: float, *, fresh: bool = True) -> dict:
-    from workers.models import Job
+    from jobs.models import Job
 
     t0 = time.time()
     root_id = api.dispatch(dag, fresh=fresh)
@@ -130,7 +130,7 @@ def run_flow(api: h.Api, dag: dict, timeout: float, *, fresh: bool = True) -> di
 
 def fan_in_latency(api: h.Api, res: dict) -> float | None:
     """For the fan: the last middle node's finish -> the sink running."""
-    from workers.models import Job
+    from jobs.models import Job
 
     jobs = {j.node_key: j for j in Job.objects.filter(flow_run__root_id=res["root"])}
     last_mid = max(j.finished_at for k, j in jobs.items() if k.startswith("m"))

@@ -305,7 +305,7 @@ class Api:
         return status, float("nan")
 
 
-# What the docker backend asks of the engine for a default job (workers/backends/manifests.container_kwargs):
+# What the docker backend asks of the engine for a default job (backends/manifests.container_kwargs):
 # network none, an init, 512 MiB without swap, 1 core, the pids limit, no-new-privileges, the workflow volume.
 PLATFORM_RUN_FLAGS = [
     "--network",

@@ -40,8 +40,8 @@ PAGES = {
 def seed_jobs(count: int) -> None:
     from django.utils import timezone
 
+    from jobs.models import Job
     from routines.models import Project, Routine
-    from workers.models import Job
 
     project = Project.objects.get(slug="bench")
     routine = Routine.objects.get(project=project)

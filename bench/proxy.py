@@ -227,8 +227,8 @@ def stop_session(api: h.Api, job_id: int) -> None:
 
 
 def direct_address(job_id: int) -> tuple[str, int]:
-    from workers.backends.sockets import split_address
-    from workers.models import InteractiveSession
+    from backends.sockets import split_address
+    from jobs.models import InteractiveSession
 
     _, host, port = split_address(InteractiveSession.objects.get(job_id=job_id).address)
     return host, port

@@ -65,7 +65,7 @@ STAMPS = (
 
 # --- reading what the platform recorded ---------------------------------------------------
 def job_rows(ids: list[int]) -> dict[int, dict]:
-    from workers.models import Job
+    from jobs.models import Job
 
     rows = {}
     for row in Job.objects.filter(pk__in=ids).values("id", "status", "error_code", "message", *STAMPS):
@@ -190,7 +190,7 @@ def dispatch_many(dispatch, n: int, parallel: int) -> tuple[list[int], list[str]
 
 
 def wait_all_final(ids: list[int], timeout: float) -> int:
-    from workers.models import Job
+    from jobs.models import Job
 
     deadline = time.monotonic() + timeout
     done = 0

@@ -32,7 +32,7 @@ from guardian.shortcuts import (
 
 from accelerator.crypto import decrypt_json, encrypt_json
 from accelerator.errors import Forbidden, NotFound
-from hosting.models import HostedModel, Policy
+from hosting.models import HostedModel, HostedRun, Policy
 from routines import permissions
 from routines.models import Membership, Role
 
@@ -158,3 +158,14 @@ def shares_of(model: HostedModel) -> list[dict]:
         if "view_hostedmodel" in perms:
             rows.append({"group": group.name, "launch": "launch_hostedmodel" in perms})
     return rows
+
+
+def session_access(user, job) -> bool | None:
+    """Who may use an interactive session of a hosted run (registered with `interactive.services` at start):
+    besides the launcher, only the people and groups the model is shared with. None for other jobs."""
+    carriers = [job.pk] + ([job.flow_run.root_id] if job.flow_run_id else [])
+    run = HostedRun.objects.select_related("model").filter(job_id__in=carriers).first()
+    if run is None:
+        return None
+    groups = set(user.groups.values_list("name", flat=True))
+    return any(row.get("user") == user.username or row.get("group") in groups for row in shares_of(run.model))

@@ -15,6 +15,7 @@ import json
 import posixpath
 import re
 import secrets
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -29,9 +30,9 @@ from accelerator.errors import DomainError, Forbidden, NotFound
 from files import services as files
 from hosting import access, forms, services
 from hosting.models import HostedModel, HostedVersion, Policy, VersionStatus, Via
+from jobs.states import FINAL, Status
 from routines.models import ROLE_RANK, Membership, Project, Role, Routine
-from web import schema_form
-from workers.states import FINAL, Status
+from web import launchers, schema_form
 
 SESSION_TOKENS = "hosted_link_tokens"
 RECENT_RUNS = 10
@@ -530,3 +531,17 @@ def _all_runs(user, model: HostedModel) -> list[dict]:
             }
         )
     return rows
+
+
+def _explorer_target(user, project, slug: str, paths: list[str]) -> str:
+    """A hosted model's page, with the explorer's project and selection to launch on."""
+    model = access.get_model(user, slug)
+    if not access.can_launch(user, model):
+        raise NotFound(access.not_found_message(slug, None))
+    query = urlencode([("project", project.slug), *(("selected", p) for p in paths)])
+    return f"/hosted/{model.slug}/?{query}"
+
+
+explorer_launcher = launchers.Launcher(
+    prefix="hosted", context_key="hosted_models", choices=launchable_models, target=_explorer_target
+)

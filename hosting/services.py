@@ -31,10 +31,12 @@ from files import services as files
 from files.digests import path_digests
 from hosting import access, schemas
 from hosting.models import HostedModel, HostedRun, HostedVersion, Kind, Policy, VersionStatus, Via
+from jobflows.services import start_flow
+from jobs.models import Job, JobOutput
+from jobs.states import FINAL, Status
 from routines import permissions
 from routines.models import Membership, Project, Role, Routine, RoutineVersion
-from workers.models import Job, JobOutput
-from workers.states import FINAL, Status
+from workers.dispatch import submit_job
 
 MAPPING_KEYS = ("input_mappings", "output_mappings")
 RESERVED_SLUGS = {"new"}  # /hosted/new/ is the publish page
@@ -483,8 +485,6 @@ def launch(
 
 
 def _launch_routine(version, user, target, conf_env, chosen, secret_values, folder) -> Job:
-    from workers.services import submit_job
-
     rv = version.routine_version
     _share_code(rv, target)
     job_conf = _node_conf(
@@ -506,8 +506,6 @@ def _launch_routine(version, user, target, conf_env, chosen, secret_values, fold
 
 
 def _launch_flow(version, user, target, conf_env, chosen, secret_values, folder, model) -> Job:
-    from jobflows.services import start_flow
-
     dag = version.flow["dag"]
     pinned = {v.pk: v for v in RoutineVersion.objects.filter(pk__in=version.flow["versions"].values())}
     nodes = {}

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from jobflows.models import JobflowRun
-from workers.models import Job
+from jobs.models import Job
 
 
 class NodeInline(admin.TabularInline):

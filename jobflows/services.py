@@ -12,13 +12,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accelerator.errors import Forbidden, InvalidInput
+from backends import get_backend
 from jobflows.dag import DagError, parents_of, tree_to_dag, validate_dag
 from jobflows.models import JobflowRun
+from jobs import permissions as job_permissions
+from jobs.models import Job, JobEvent
+from jobs.services import create_job, enqueue, next_attempt
+from jobs.states import CANCELLED_MESSAGE, FINAL, UNSUCCESSFUL, Status, transition
+from routines import services as routines
 from routines.limits import task_limits
-from routines.spec import SpecError, normalize_task
-from workers.backends import get_backend
-from workers.models import Job, JobEvent
-from workers.states import FINAL, UNSUCCESSFUL, Status, transition
+from routines.task_spec import SpecError, normalize_task
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,6 @@ def as_dag(body: dict) -> dict:
 
 def dispatch_flow(*, project, user, body: dict) -> Job:
     """Create the run, its root job and one PENDING job per node; start what has no parents."""
-    from routines import services as routines
-
     dag = as_dag(body)
     tasks = {}
     for node in dag["nodes"]:
@@ -59,8 +60,6 @@ def start_flow(*, project, user, dag: dict, nodes: dict[str, dict]) -> Job:
     `resources` and `force_build`. The versions may belong to another
     project (a hosted jobflow): the jobs still run in `project`.
     """
-    from workers.services import create_job
-
     now = timezone.now()
     with transaction.atomic():
         root = Job.objects.create(
@@ -95,6 +94,18 @@ def start_flow(*, project, user, dag: dict, nodes: dict[str, dict]) -> Job:
     return root
 
 
+def upstream_keys(job: Job) -> dict[str, str]:
+    """node id -> cache key of each parent of a jobflow node (their current attempts); {} for a single job."""
+    if not job.flow_run_id:
+        return {}
+    parents = parents_of(job.flow_run.dag)[job.node_key]
+    latest: dict[str, str] = {}
+    rows = Job.objects.filter(flow_run_id=job.flow_run_id, node_key__in=parents).order_by("node_key", "-attempt")
+    for node_key, key in rows.values_list("node_key", "cache_key"):
+        latest.setdefault(node_key, key)
+    return {p: latest.get(p, "") for p in parents}
+
+
 def latest_nodes(run: JobflowRun, *, brief: bool = False) -> dict[str, Job]:
     """The current attempt of every node, by node id; `brief` loads only what advancing needs."""
     latest: dict[str, Job] = {}
@@ -116,8 +127,6 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
     Called after every final transition of a node. The run row is locked, so
     two nodes finishing at once advance the flow one after the other.
     """
-    from workers.services import enqueue
-
     with transaction.atomic():
         run = JobflowRun.objects.select_for_update().select_related("root").get(pk=run_id)
         nodes = latest_nodes(run, brief=True)
@@ -144,10 +153,8 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
                 transition(job.pk, Status.SKIPPED, reason=why, error_code="skipped", message=why)
                 status[key] = Status.SKIPPED
             elif all(status[p] == Status.SUCCEEDED for p in parents[key]):
-                reused_key = _answer_from_cache(job, {p: nodes[p].cache_key for p in parents[key]})
-                if reused_key:
-                    status[key], job.cache_key = Status.SUCCEEDED, reused_key
-                elif transition(job.pk, Status.QUEUED, reason="its parents succeeded"):
+                # the worker that takes it asks the build cache first (that may need git and the engine)
+                if transition(job.pk, Status.QUEUED, reason="its parents succeeded"):
                     status[key] = Status.QUEUED
                     queued.append((job.pk, 0))
         _settle_root(run, status, cancelled)
@@ -158,24 +165,8 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
     return kept
 
 
-def _answer_from_cache(brief: Job, upstream: dict[str, str]) -> str:
-    """A node whose parents all succeeded: end it from the cache if an identical node ran; its key if so."""
-    from workers import cache
-
-    job = Job.objects.select_related("routine_version__routine", "project", "user", "flow_run").get(pk=brief.pk)
-    decision = cache.lookup(job, upstream=upstream)
-    Job.objects.filter(pk=job.pk).update(**decision.fields())
-    if decision.origin is not None and cache.settle_reused(
-        job, decision.origin, document=decision.document, key=decision.key
-    ):
-        return decision.key
-    return ""
-
-
 def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str, str]) -> list[tuple[int, float]]:
     """Nodes that ask for `retries` get a new attempt after a failure, with exponential backoff."""
-    from workers.services import next_attempt
-
     spec = {n["id"]: n for n in run.dag["nodes"]}
     queued = []
     for key, job in list(nodes.items()):
@@ -194,10 +185,7 @@ def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str
 
 def retry_flow(*, root: Job, user) -> Job:
     """Re-run only the nodes of a finished run that failed, were cancelled or skipped."""
-    from routines import permissions
-    from workers.services import next_attempt
-
-    if not permissions.can_cancel_job(user, root):
+    if not job_permissions.can_cancel_job(user, root):
         raise Forbidden("Only the run's owner or a maintainer of its project can retry it.")
     if root.routine_version_id is not None:
         raise InvalidInput("Only a jobflow can be retried; dispatch a single job again instead.")
@@ -236,7 +224,7 @@ def _settle_root(run: JobflowRun, status: dict[str, str], cancelled: bool) -> No
     if not bad:
         outcome, code, message = Status.SUCCEEDED, "", ""
     elif cancelled:
-        outcome, code, message = Status.CANCELLED, "cancelled", "Cancelled on request."
+        outcome, code, message = Status.CANCELLED, "cancelled", CANCELLED_MESSAGE
     else:
         failed = [k for k, s in bad.items() if s != Status.SKIPPED]
         skipped = [k for k, s in bad.items() if s == Status.SKIPPED]

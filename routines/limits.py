@@ -1,8 +1,8 @@
-"""The operator's limits on what a task may ask for (settings ACC_MAX_*), for routines.spec.normalize_task."""
+"""The operator's limits on what a task may ask for (settings ACC_MAX_*), for routines.task_spec.normalize_task."""
 
 from django.conf import settings
 
-from routines.spec import Limits
+from routines.task_spec import Limits
 
 
 def task_limits() -> Limits:

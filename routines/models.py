@@ -108,7 +108,7 @@ class Routine(models.Model):
 
 
 class RoutineVersion(models.Model):
-    """An immutable snapshot of what a routine runs. `spec` is validated by routines.spec."""
+    """An immutable snapshot of what a routine runs. `spec` is validated by routines.task_spec."""
 
     routine = models.ForeignKey(Routine, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()

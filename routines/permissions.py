@@ -71,35 +71,16 @@ def can_read_routine(user, routine: Routine) -> bool:
     return has_role(user, routine.project, READ) or user.has_perm("routines.view_routine", routine)
 
 
+def readable_routine(user, pk) -> Routine:
+    """Routine `pk` if `user` may read it; one they may not read is reported exactly like one that does not exist."""
+    routine = Routine.objects.select_related("project", "latest_version").filter(pk=pk).first()
+    if routine is None or not can_read_routine(user, routine):
+        raise NotFound("Routine not found, or you have no access to it.")
+    return routine
+
+
 def can_run_routine(user, routine: Routine) -> bool:
     return has_role(user, routine.project, RUN)
-
-
-def can_edit_routine(user, routine: Routine) -> bool:
-    return has_role(user, routine.project, RUN)
-
-
-def visible_jobs(user):
-    from workers.models import Job
-
-    if not user or not user.is_authenticated:
-        return Job.objects.none()
-    return Job.objects.filter(project__memberships__user=user)
-
-
-def can_read_job(user, job) -> bool:
-    return has_role(user, job.project, READ)
-
-
-def can_cancel_job(user, job) -> bool:
-    """The job's owner, a maintainer of its project, or an operator with the admin's change permission."""
-    if user.is_staff and user.has_perm("workers.change_job"):
-        return True
-    return (job.user_id == user.id and has_role(user, job.project, RUN)) or has_role(user, job.project, WRITE)
-
-
-def can_read_files(user, project: Project) -> bool:
-    return has_role(user, project, READ)
 
 
 def can_write_files(user, project: Project) -> bool:

@@ -1,8 +1,6 @@
-"""Projects, members, routines and their versions; dispatch of accli task trees."""
+"""Projects, members, routines and their versions."""
 
 from __future__ import annotations
-
-import json
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -15,7 +13,7 @@ from files import services as files
 from routines import permissions
 from routines.limits import task_limits
 from routines.models import BaseStack, Membership, Project, Role, Routine, RoutineVersion, slug_validator
-from routines.spec import SpecError, canonical_hash, normalize_task
+from routines.task_spec import SpecError, canonical_hash, normalize_task
 
 
 # --- projects and members ----------------------------------------------------
@@ -148,73 +146,6 @@ def get_or_create_routine(*, project: Project, name: str, user) -> Routine:
     return routine
 
 
-# --- dispatch ------------------------------------------------------------------
-def dispatch_task_tree(*, project: Project, user, tree: dict):
-    """Dispatch what `accli dispatch` sends. Single routines only, until jobflows land."""
-    from workers.services import submit_job
-
-    if not permissions.has_role(user, project, Role.MEMBER):
-        raise Forbidden(f"Dispatching needs the member role in project '{project.slug}'; viewers cannot run jobs.")
-    if not isinstance(tree, dict):
-        raise InvalidInput("The dispatch body must be a JSON object (a task tree).")
-    if tree.get("format") or tree.get("children") or tree.get("callback") or tree.get("is_holder_job"):
-        from jobflows.services import dispatch_flow
-
-        return dispatch_flow(project=project, user=user, body=tree)
-    try:
-        task = normalize_task(tree, limits=task_limits())
-    except SpecError as exc:
-        raise InvalidInput(str(exc)) from None
-    with transaction.atomic():
-        spec = validate_spec(project=project, spec=task["spec"])
-        routine = get_or_create_routine(project=project, name=task["name"], user=user)
-        version = record_version(routine=routine, spec=spec, user=user)
-        return submit_job(
-            version=version,
-            user=user,
-            conf=task["conf"],
-            secrets=task["secrets"],
-            resources=task["resources"],
-            force_build=task["force_build"],
-        )
-
-
-def run_routine(
-    *,
-    routine: Routine,
-    user,
-    conf: dict | None = None,
-    secrets: dict | None = None,
-    version: RoutineVersion | None = None,
-    force_build: bool = False,
-    resources: dict | None = None,
-):
-    """Run a routine's version (latest by default) with conf overriding its defaults.
-
-    `resources` (fields of `workers.services.new_job`) replace the version's;
-    a re-run passes the original job's so it asks for what that job had.
-    """
-    from workers.services import submit_job
-
-    if not permissions.can_run_routine(user, routine):
-        raise Forbidden("Running this routine needs the member role in its project.")
-    version = version or routine.latest_version
-    if version is None:
-        raise InvalidInput("This routine has no version yet; create one by editing it or dispatching it.")
-    if version.routine_id != routine.pk:
-        raise NotFound("That version does not belong to this routine.")
-    merged = {**(version.spec.get("conf") or {}), **(conf or {})}
-    validate_mappings(project=routine.project, conf=merged)
-    return submit_job(
-        version=version,
-        user=user,
-        conf=merged,
-        secrets=secrets or {},
-        resources=dict(resources if resources is not None else version.spec.get("resources") or {}),
-        force_build=force_build,
-    )
-
-
 def save_routine(*, project: Project, user, task: dict, description: str = "", routine: Routine | None = None):
     """Create a routine or edit one; either way record the version its fields describe."""
     if not permissions.has_role(user, project, Role.MEMBER):
@@ -241,71 +172,3 @@ def save_routine(*, project: Project, user, task: dict, description: str = "", r
             routine.refresh_from_db()
         record_version(routine=routine, spec=spec, user=user)
     return routine
-
-
-# --- launch on a file-explorer selection ---------------------------------------------
-SELECTION_DIR = "inputs"
-
-
-def selection_conf(*, project: Project, version: RoutineVersion, paths: list[str]) -> dict[str, str]:
-    """What a job launched on selected project files gets in its conf.
-
-    Each selected file or folder is mapped to `inputs/<its project path>`
-    below the job's working directory (on a stack whose working directory is
-    the image's own, `/mnt/inputs/<path>`). `selected_files` and
-    `selected_folders` are JSON lists of those paths as the command sees
-    them; `input_mappings` holds the matching pairs.
-    """
-    from workers.backends import get_backend
-    from workers.spec import workdir_for
-
-    workdir = workdir_for(version.spec["stack"], uses_images=get_backend().uses_images)
-    base = f"{workdir.rstrip('/')}/{SELECTION_DIR}" if workdir else "/mnt/inputs"
-    chosen, pairs = {"file": [], "folder": []}, []
-    for relpath in dict.fromkeys(files.clean_relpath(p) for p in paths):
-        if not relpath:
-            raise InvalidInput("The project root cannot be selected; select files or folders inside it.")
-        if ":" in relpath or ";" in relpath:
-            raise InvalidInput(f"'{relpath}' cannot be handed to a job: rename it without ':' or ';'.")
-        kind = files.path_kind(project=project, relpath=relpath)
-        if kind is None:
-            raise NotFound(f"'{relpath}' does not exist in project '{project.slug}'.")
-        slash = "/" if kind == "folder" else ""
-        pairs.append(f"acc://{project.slug}/{relpath}{slash}:{base}/{relpath}{slash}")
-        shown = f"{SELECTION_DIR}/{relpath}" if workdir else f"{base}/{relpath}"
-        chosen[kind].append(shown + slash)
-    return {
-        "selected_files": json.dumps(chosen["file"], separators=(",", ":")),
-        "selected_folders": json.dumps(chosen["folder"], separators=(",", ":")),
-        "input_mappings": ";".join(pairs),
-    }
-
-
-def run_routine_on_selection(
-    *,
-    routine: Routine,
-    user,
-    paths: list[str],
-    conf: dict | None = None,
-    secrets: dict | None = None,
-    version: RoutineVersion | None = None,
-    force_build: bool = False,
-):
-    """Run a routine on files and folders selected in its project: run_routine plus `selection_conf`.
-
-    The selection's input mappings come after those of the routine's
-    defaults (or of `conf`), so both are copied in.
-    """
-    if not permissions.can_run_routine(user, routine):
-        raise Forbidden("Running this routine needs the member role in its project.")
-    version = version or routine.latest_version
-    if version is None:
-        raise InvalidInput("This routine has no version yet; create one by editing it or dispatching it.")
-    conf = dict(conf or {})
-    extra = selection_conf(project=routine.project, version=version, paths=paths) if paths else {}
-    if extra:
-        given = conf.get("input_mappings", (version.spec.get("conf") or {}).get("input_mappings", ""))
-        extra["input_mappings"] = ";".join(m for m in (given, extra["input_mappings"]) if m)
-    return run_routine(
-        routine=routine, user=user, conf={**conf, **extra}, secrets=secrets, version=version, force_build=force_build
-    )

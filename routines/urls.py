@@ -10,6 +10,4 @@ urlpatterns = [
     path("projects/<slug:slug>/routines/", views.RoutineListView.as_view(), name="routine-list"),
     path("routines/<int:pk>/", views.RoutineDetailView.as_view(), name="routine-detail"),
     path("routines/<int:pk>/versions/", views.RoutineVersionListView.as_view(), name="routine-versions"),
-    path("routines/<int:pk>/run/", views.RoutineRunView.as_view(), name="routine-run"),
-    path("aterm-cli/<slug:slug>/jobs/dispatch/", views.DispatchView.as_view(), name="accli-dispatch"),
 ]

@@ -1,7 +1,4 @@
-from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers as drf_serializers
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,9 +15,7 @@ from routines.serializers import (
     RoutineSerializer,
     RoutineVersionSerializer,
     RoutineWriteSerializer,
-    RunSerializer,
 )
-from workers.serializers import JobSerializer
 
 
 class ProjectListView(APIView):
@@ -80,13 +75,6 @@ class MemberDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _routine_for(user, pk) -> Routine:
-    routine = get_object_or_404(Routine.objects.select_related("project", "latest_version"), pk=pk)
-    if not permissions.can_read_routine(user, routine):
-        raise NotFound("Routine not found, or you have no access to it.")
-    return routine
-
-
 class RoutineListView(APIView):
     @extend_schema(responses=RoutineSerializer(many=True))
     def get(self, request, slug):
@@ -108,11 +96,11 @@ class RoutineListView(APIView):
 class RoutineDetailView(APIView):
     @extend_schema(responses=RoutineSerializer)
     def get(self, request, pk):
-        return Response(RoutineSerializer(_routine_for(request.user, pk)).data)
+        return Response(RoutineSerializer(permissions.readable_routine(request.user, pk)).data)
 
     @extend_schema(request=RoutineWriteSerializer, responses=RoutineSerializer)
     def put(self, request, pk):
-        routine = _routine_for(request.user, pk)
+        routine = permissions.readable_routine(request.user, pk)
         data = RoutineWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         routine = services.save_routine(
@@ -128,41 +116,5 @@ class RoutineDetailView(APIView):
 class RoutineVersionListView(APIView):
     @extend_schema(responses=RoutineVersionSerializer(many=True))
     def get(self, request, pk):
-        routine = _routine_for(request.user, pk)
+        routine = permissions.readable_routine(request.user, pk)
         return Response(RoutineVersionSerializer(routine.versions.select_related("created_by"), many=True).data)
-
-
-class RoutineRunView(APIView):
-    @extend_schema(request=RunSerializer, responses={201: JobSerializer})
-    def post(self, request, pk):
-        routine = _routine_for(request.user, pk)
-        data = RunSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        version = None
-        if data.validated_data.get("version"):
-            version = routine.versions.filter(number=data.validated_data["version"]).first()
-            if version is None:
-                raise NotFound(f"Routine {routine.pk} has no version {data.validated_data['version']}.")
-        job = services.run_routine(
-            routine=routine,
-            user=request.user,
-            conf=data.validated_data["conf"],
-            secrets=data.validated_data["secrets"],
-            version=version,
-            force_build=data.validated_data["force_build"],
-        )
-        return Response(JobSerializer(job).data, status=201)
-
-
-class DispatchView(APIView):
-    """POST /api/v1/aterm-cli/<slug>/jobs/dispatch/ as `accli dispatch` calls it."""
-
-    @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={200: inline_serializer("DispatchedJob", {"job_id": drf_serializers.IntegerField()})},
-        summary="Dispatch an accli task tree or an acc-dag/1 jobflow",
-    )
-    def post(self, request, slug):
-        project = permissions.get_project(request.user, slug)
-        job = services.dispatch_task_tree(project=project, user=request.user, tree=request.data)
-        return Response({"job_id": job.pk})

@@ -171,7 +171,7 @@ def start_worker(transactional_db):
 
 def wait_for_status(job_id: int, statuses, timeout: float = 60):
     """Poll the database until job `job_id` is in one of `statuses`; return the job."""
-    from workers.models import Job
+    from jobs.models import Job
 
     if isinstance(statuses, str):
         statuses = {statuses}

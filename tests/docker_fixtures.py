@@ -45,6 +45,6 @@ def docker_client() -> Iterator[docker.DockerClient]:
 @pytest.fixture
 def docker_backend(docker_client):
     """A DockerBackend on the test engine, with the platform's settings and a short pull timeout."""
-    from workers.backends.docker import DockerBackend
+    from backends.docker import DockerBackend
 
     return DockerBackend(pull_timeout=5)

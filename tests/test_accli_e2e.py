@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs.models import Job
 from routines.models import BaseStack
 from tests.conftest import ACCLI, wait_for_status
-from workers.models import Job
 
 pytestmark = pytest.mark.docker
 

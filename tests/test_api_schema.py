@@ -29,6 +29,7 @@ from django.core.cache import cache
 from accounts.services import issue_token_pair
 from files import services as files
 from routines import services as routines
+from workers import dispatch
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
@@ -57,9 +58,9 @@ def fast_passwords(settings):
 def world(transactional_db, alice, bob, project):
     """Project `demo` with data: a routine, a job, a jobflow, files and a public hosted model."""
     from hosting import services as hosting
-    from workers.models import Job
+    from jobs.models import Job
+    from jobs.states import FINAL
     from workers.services import cancel_job
-    from workers.states import FINAL
 
     task = {
         "name": "square",
@@ -68,8 +69,8 @@ def world(transactional_db, alice, bob, project):
         "timeout": 120,
     }
     routine = routines.save_routine(project=project, user=alice, task=task, description="Squares n.")
-    job = routines.run_routine(routine=routine, user=alice)
-    flow = routines.dispatch_task_tree(
+    job = dispatch.run_routine(routine=routine, user=alice)
+    flow = dispatch.dispatch_task_tree(
         project=project,
         user=alice,
         tree={

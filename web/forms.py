@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from django.http import QueryDict
 from jsonschema import Draft202012Validator
 
+from jobs.states import Status
 from web import schema_form
-from workers.states import Status
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[^/\\\x00-\x1f]+$"}
 PATH = {"type": "string", "maxLength": 1024}

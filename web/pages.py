@@ -11,17 +11,18 @@ import datetime as dt
 
 from django.db.models import Q
 
+from backends.sockets import is_interactive
 from files import code as code_source
+from interactive import services as interactive_services
 from jobflows.dag import parents_of
+from jobs import permissions as job_permissions
+from jobs.models import InteractiveSession, Job, JobEvent, JobOutput
+from jobs.states import FINAL, Status
 from routines import permissions
 from routines.models import Membership, Project, Routine
 from web import layout
 from web.charts import usage_charts
 from web.forms import JobFilters
-from workers import interactive
-from workers.backends.sockets import is_interactive
-from workers.models import InteractiveSession, Job, JobEvent, JobOutput
-from workers.states import FINAL, Status
 
 PAGE_SIZE = 50
 RECENT = 10
@@ -116,8 +117,8 @@ def interactive_session(job: Job, user) -> dict | None:
     """
     if not is_interactive(job.conf):
         return None
-    described = interactive.describe(InteractiveSession.objects.filter(job=job).first(), job)
-    return {**described, "usable": interactive.may_use(user, job)}
+    described = interactive_services.describe(InteractiveSession.objects.filter(job=job).first(), job)
+    return {**described, "usable": interactive_services.may_use(user, job)}
 
 
 def flow_page(*, root: Job) -> dict:
@@ -137,7 +138,7 @@ def flow_page(*, root: Job) -> dict:
 # --- job lists ---------------------------------------------------------------------------
 def job_list(*, user, project: Project | None, filters: JobFilters) -> dict:
     """One page of jobs, newest first, by keyset on the id: no OFFSET scan and no COUNT(*)."""
-    jobs = Job.objects.filter(project=project) if project else permissions.visible_jobs(user)
+    jobs = Job.objects.filter(project=project) if project else job_permissions.visible_jobs(user)
     jobs = _filtered(jobs, filters).select_related(*_JOB_RELATED)
     if filters.after:  # going back to newer jobs
         rows = list(jobs.filter(pk__gt=filters.after).order_by("pk")[: PAGE_SIZE + 1])

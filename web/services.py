@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from accelerator.crypto import decrypt_json
 from accelerator.errors import InvalidInput
-from routines import services as routines
-from workers.models import Job
+from jobs.models import Job
+from workers import dispatch
 
 
 def rerun_job(*, job: Job, user, force_build: bool = False) -> Job:
@@ -17,7 +17,7 @@ def rerun_job(*, job: Job, user, force_build: bool = False) -> Job:
     if job.routine_version_id is None:
         raise InvalidInput("A jobflow is not re-run as a whole; retry its failed nodes or dispatch it again.")
     routine = job.routine_version.routine
-    return routines.run_routine(
+    return dispatch.run_routine(
         routine=routine,
         user=user,
         conf=dict(job.conf or {}),

@@ -9,21 +9,20 @@ from urllib.parse import quote, urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accelerator.errors import DomainError, Forbidden, NotFound
 from files import services as files
-from hosting import access as hosting_access
-from hosting.pages import launchable_models
 from jobflows import services as jobflows
+from jobs import permissions as job_permissions
+from jobs.models import LogChunk
 from routines import permissions
-from routines import services as routines
 from routines.models import Routine
-from web import forms, pages, schema_form
+from web import forms, launchers, pages, schema_form
 from web import services as web_services
+from workers import dispatch
 from workers import services as workers
-from workers.models import Job, LogChunk
 
 _STATUS = {NotFound: 404, Forbidden: 403}
 
@@ -40,21 +39,6 @@ def page(view):
             return render(request, "web/error.html", {"detail": exc.detail}, status=_STATUS[type(exc)])
 
     return wrapper
-
-
-def _job_for(user, pk: int) -> Job:
-    related = ("project", "user", "routine_version__routine", "reused_from", "flow_run")
-    job = get_object_or_404(Job.objects.select_related(*related), pk=pk)
-    if not permissions.can_read_job(user, job):
-        raise NotFound("Job not found, or you have no access to it.")
-    return job
-
-
-def _routine_for(user, pk: int) -> Routine:
-    routine = get_object_or_404(Routine.objects.select_related("project", "latest_version"), pk=pk)
-    if not permissions.can_read_routine(user, routine):
-        raise NotFound("Routine not found, or you have no access to it.")
-    return routine
 
 
 # --- project -----------------------------------------------------------------------------
@@ -81,7 +65,7 @@ def job_list(request, slug: str | None = None):
 @page
 @require_http_methods(["GET", "POST"])
 def routine_page(request, pk: int):
-    routine = _routine_for(request.user, pk)
+    routine = permissions.readable_routine(request.user, pk)
     version = routine.latest_version
     conf_schema = (version.spec.get("conf_schema") if version else None) or None
     defaults = (version.spec.get("conf") or {}) if version else {}
@@ -90,7 +74,7 @@ def routine_page(request, pk: int):
         form = forms.RunForm.parse(request.POST, conf_schema)
         if not form.errors:
             try:
-                job = routines.run_routine_on_selection(
+                job = dispatch.run_routine_on_selection(
                     routine=routine,
                     user=request.user,
                     paths=form.selected,
@@ -124,11 +108,11 @@ def routine_page(request, pk: int):
 @page
 @require_GET
 def job_page(request, pk: int):
-    job = _job_for(request.user, pk)
+    job = job_permissions.readable_job(request.user, pk)
     context = {
         "job": job,
         "project": job.project,
-        "can_cancel": permissions.can_cancel_job(request.user, job),
+        "can_cancel": job_permissions.can_cancel_job(request.user, job),
         "can_rerun": job.routine_version_id is not None
         and permissions.can_run_routine(request.user, job.routine_version.routine),
     }
@@ -141,7 +125,7 @@ def job_page(request, pk: int):
 @require_GET
 def job_log(request, pk: int):
     """The whole log as one text file, streamed chunk by chunk."""
-    job = _job_for(request.user, pk)
+    job = job_permissions.readable_job(request.user, pk)
     chunks = LogChunk.objects.filter(job=job).order_by("seq").values_list("text", flat=True)
     response = StreamingHttpResponse((text.encode() for text in chunks.iterator()), content_type="text/plain")
     response["Content-Disposition"] = f'attachment; filename="job-{job.pk}.log"'
@@ -151,7 +135,7 @@ def job_log(request, pk: int):
 @page
 @require_POST
 def job_cancel(request, pk: int):
-    job = _job_for(request.user, pk)
+    job = job_permissions.readable_job(request.user, pk)
     workers.cancel_job(job=job, user=request.user)
     return redirect("web-job", pk=job.pk)
 
@@ -159,7 +143,7 @@ def job_cancel(request, pk: int):
 @page
 @require_POST
 def job_retry(request, pk: int):
-    job = _job_for(request.user, pk)
+    job = job_permissions.readable_job(request.user, pk)
     try:
         jobflows.retry_flow(root=job, user=request.user)
     except DomainError as exc:
@@ -170,7 +154,7 @@ def job_retry(request, pk: int):
 @page
 @require_POST
 def job_rerun(request, pk: int):
-    job = _job_for(request.user, pk)
+    job = job_permissions.readable_job(request.user, pk)
     data = {k: request.POST[k] for k in forms.RERUN["properties"] if k in request.POST}
     errors = forms.check(forms.RERUN, data)
     if errors:
@@ -216,17 +200,19 @@ def file_explorer(request, slug: str, path: str = ""):
         "posted": data,
         "posted_json": json.dumps(data),
         "routines": list(routines_),
-        "hosted_models": launchable_models(request.user),
         "can_write": permissions.can_write_files(request.user, project),
     }
+    context.update({launcher.context_key: launcher.choices(request.user) for launcher in launchers.registered()})
     return render(request, "web/files.html", context, status=400 if errors else 200)
 
 
 def _file_action(request, project, relpath: str, data: dict):
-    if data["action"] == "launch" and data["routine"].startswith("hosted:"):
-        return _launch_hosted(request, project, data["routine"].removeprefix("hosted:"), data["paths"])
+    found = launchers.find(data["routine"]) if data["action"] == "launch" else None
+    if found is not None:
+        launcher, name = found
+        return HttpResponseRedirect(launcher.target(request.user, project, name, data["paths"]))
     if data["action"] == "launch":
-        routine = _routine_for(request.user, int(data["routine"]))
+        routine = permissions.readable_routine(request.user, int(data["routine"]))
         if routine.project_id != project.pk:
             raise NotFound("That routine is not in this project.")
         query = urlencode([("selected", p) for p in data["paths"]])
@@ -243,15 +229,6 @@ def _file_action(request, project, relpath: str, data: dict):
         for path in data["paths"]:
             files.delete_path(project=project, relpath=path)
     return redirect("web-files", slug=project.slug, path=relpath)
-
-
-def _launch_hosted(request, project, slug: str, paths: list[str]):
-    """A hosted model's page, with this project and the selection to launch on."""
-    model = hosting_access.get_model(request.user, slug)
-    if not hosting_access.can_launch(request.user, model):
-        raise NotFound(hosting_access.not_found_message(slug, None))
-    query = urlencode([("project", project.slug), *(("selected", p) for p in paths)])
-    return HttpResponseRedirect(f"/hosted/{model.slug}/?{query}")
 
 
 def _error_field(data: dict) -> str:

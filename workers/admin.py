@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
-from workers import interactive, services
-from workers.models import InteractiveSession, Job, JobEvent, JobOutput, LogChunk
-from workers.states import FINAL
+from jobs.models import Job, JobEvent, JobOutput, LogChunk
+from jobs.states import FINAL
+from workers import services
 
 
 class JobEventInline(admin.TabularInline):
@@ -89,28 +89,3 @@ class LogChunkAdmin(admin.ModelAdmin):
 class JobOutputAdmin(admin.ModelAdmin):
     list_display = ["job", "path", "size", "sha256"]
     search_fields = ["path", "sha256"]
-
-
-@admin.action(description="Stop selected interactive sessions")
-def stop_sessions(modeladmin, request, queryset):
-    stopped = 0
-    for session in queryset.filter(ended_at__isnull=True).select_related("job__project", "job__user"):
-        interactive.stop_session(job=session.job, user=request.user)
-        stopped += 1
-    modeladmin.message_user(request, f"Asked {stopped} session(s) to stop.", messages.SUCCESS)
-
-
-@admin.register(InteractiveSession)
-class InteractiveSessionAdmin(admin.ModelAdmin):
-    """Operators see every session with its internal address; the token (the URL) is not listed."""
-
-    list_display = ["job", "socket", "address", "ready_at", "ends_at", "extended_seconds", "ended_at"]
-    list_filter = ["ended_at", "ready_at"]
-    search_fields = ["job__id", "job__user__username"]
-    exclude = ["token"]
-    readonly_fields = [f.name for f in InteractiveSession._meta.fields if f.name != "token"]
-    list_select_related = ["job"]
-    actions = [stop_sessions]
-
-    def has_add_permission(self, request):
-        return False

@@ -30,10 +30,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
-from routines import permissions
-from workers import events
-from workers.models import Job, LogChunk
-from workers.states import ALLOWED_FROM, FINAL
+from jobs import events
+from jobs import permissions as job_permissions
+from jobs.models import Job, LogChunk
+from jobs.states import ALLOWED_FROM, FINAL
 
 NOT_FOUND = "Job not found, or you have no access to it."
 CLOSE_UNAUTHENTICATED = 4401
@@ -61,7 +61,7 @@ def _may_read(user_id: int, job_id: int, *, run: bool) -> bool:
     job = jobs.first()
     # a fresh user each time: permissions caches roles on the user object, and a socket lives long
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    return job is not None and user is not None and permissions.can_read_job(user, job)
+    return job is not None and user is not None and job_permissions.can_read_job(user, job)
 
 
 @database_sync_to_async

@@ -3,8 +3,8 @@
 import django_filters
 
 from accelerator.filters import IsoDateTimeFilter
-from workers.models import Job
-from workers.states import Status
+from jobs.models import Job
+from jobs.states import Status
 
 
 class JobFilter(django_filters.FilterSet):

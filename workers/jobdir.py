@@ -6,12 +6,12 @@ import json
 import tempfile
 import zipfile
 
+from builds import identity
 from files import code as code_source
 from files import jobstore
-from routines import permissions
-from workers import identity
-from workers.models import Job, JobEvent, JobOutput, LogChunk
-from workers.states import Status
+from jobs import permissions as job_permissions
+from jobs.models import Job, JobEvent, JobOutput, LogChunk
+from jobs.states import Status
 
 _NEAREST_WINDOW = 50
 
@@ -37,7 +37,7 @@ def explain(job: Job, user) -> dict:
         earlier = earlier.filter(routine_version__routine_id=job.routine_version.routine_id)
     best = None
     for other in earlier.order_by("-pk")[:_NEAREST_WINDOW]:
-        if not permissions.can_read_job(user, other):
+        if not job_permissions.can_read_job(user, other):
             continue
         diff = identity.differences(other.identity, job.identity)
         if best is None or len(diff) < len(best[1]):

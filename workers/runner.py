@@ -1,7 +1,7 @@
 """Runs one job through its phases on a backend: build, map inputs, run, map outputs.
 
 Everything here happens inside a worker; every status change goes through
-workers.states.transition, so a cancel or the reconciler racing with us is
+jobs.states.transition, so a cancel or the reconciler racing with us is
 settled by compare-and-set, never by overwriting.
 """
 
@@ -20,16 +20,18 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from accelerator.crypto import decrypt_json
+from backends import get_backend, sockets, usage
+from backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
+from builds import cache, identity
 from files import code as code_source
 from files import digests
 from files import mappings as mapping_syntax
-from files import services as files
-from workers import cache, identity, interactive, logs, usage
-from workers import spec as specs
-from workers.backends import get_backend, sockets
-from workers.backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
-from workers.models import InteractiveSession, Job, JobOutput
-from workers.states import Status, transition
+from files import services as file_services
+from jobflows import services as flows
+from jobs import backend_spec, logs, sessions
+from jobs.models import InteractiveSession, Job, JobOutput
+from jobs.states import CANCELLED_MESSAGE, Status, transition
+from workers.ending import job_ended
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class JobRunner:
         self.secrets: dict = decrypt_json(job.secrets_encrypted, default={})
         self.writer = logs.LogWriter(job.pk, secrets=self.secrets.values(), log_bytes=job.log_bytes)
         self.spec = job.routine_version.spec
-        self.host_dir = specs.job_dir(job.pk)
+        self.host_dir = backend_spec.job_dir(job.pk)
         self.state: dict | None = None
         self.code_info: dict = {}
         self.input_files: dict[str, dict[str, str]] = {}
@@ -79,6 +81,11 @@ class JobRunner:
         if not transition(job.pk, first, reason="picked up by a worker", backend=self.backend.name):
             self.writer.close()
             return None  # somebody else has it, or it was cancelled while queued
+        if not job.cache_key and self._answer_from_cache():
+            self.writer.close()
+            ready = job_ended(job.pk, job.flow_run_id, keep_one=True)
+            self._cleanup()
+            return ready
         outcome = None
         try:
             image = self._prepare(needs_build)
@@ -103,6 +110,19 @@ class JobRunner:
         return ready
 
     # --- phases ---------------------------------------------------------------
+    def _answer_from_cache(self) -> bool:
+        """Look up a job that was not looked up at dispatch (a jobflow node, or one whose identity needs git
+        or the engine); end it with an identical job's result if there is one. Nothing has started yet."""
+        try:
+            decision = cache.lookup(self.job, upstream=flows.upstream_keys(self.job))
+        except Exception:
+            log.warning("job %s: cache lookup failed; the job runs", self.job.pk, exc_info=True)
+            return False
+        Job.objects.filter(pk=self.job.pk).update(**decision.fields())
+        if decision.origin is None:
+            return False
+        return cache.settle_reused(self.job, decision.origin, document=decision.document, key=decision.key)
+
     def _prepare(self, needs_build: bool) -> str | None:
         """Fetch the code and build or resolve the image. Runs in BUILDING or MAPPING_INPUTS."""
         code_dir = self.host_dir / "code"
@@ -116,7 +136,7 @@ class JobRunner:
             )
             return None
         if needs_build:
-            build = specs.build_spec_for(self.job, code_dir=code_dir, code_id=code_id)
+            build = backend_spec.build_spec_for(self.job, code_dir=code_dir, code_id=code_id)
             try:
                 image = self.backend.build(build, log=self.writer.write, should_stop=self._cancel_requested)
             except BuildCancelled:
@@ -169,7 +189,7 @@ class JobRunner:
         stack = self.spec["stack"]
         code_dir = self.host_dir / "code"
         if code_dir.exists() and (not self.backend.uses_images or stack["kind"] == "docker_image"):
-            workdir = specs.workdir_for(stack, uses_images=self.backend.uses_images)
+            workdir = backend_spec.workdir_for(stack, uses_images=self.backend.uses_images)
             shutil.copytree(code_dir, root / workdir.lstrip("/"), dirs_exist_ok=True, symlinks=True)
         for pair in self._mappings("input_mappings"):
             try:
@@ -184,20 +204,27 @@ class JobRunner:
 
     def _place_input(self, root: Path, pair) -> None:
         project = self.job.project
-        relpath = files.resolve_acc_url(pair.source, project=project)
+        relpath = file_services.resolve_acc_url(pair.source, project=project)
         target = root / pair.destination.lstrip("/")
-        folder = files.is_folder(project=project, relpath=relpath)
+        folder = file_services.is_folder(project=project, relpath=relpath)
         if pair.destination.endswith("/") or folder:
-            written = files.copy_to_local(project=project, relpath=relpath, dest=target)
+            written = file_services.copy_to_local(project=project, relpath=relpath, dest=target)
         else:
-            written = files.copy_to_local(project=project, relpath=relpath, dest=target.parent, name=target.name)
+            written = file_services.copy_to_local(
+                project=project, relpath=relpath, dest=target.parent, name=target.name
+            )
         # what the job really reads, hashed for its cache identity
-        hashes = {(p.relative_to(target).as_posix() if folder else ""): files.sha256_of(p) for p in written}
+        hashes = {(p.relative_to(target).as_posix() if folder else ""): file_services.sha256_of(p) for p in written}
         self.input_files[f"{pair.source} -> {pair.destination}"] = dict(sorted(hashes.items()))
 
     def _record_identity(self, image: str | None) -> None:
         document = cache.identity_of_run(
-            self.job, backend=self.backend, image=image, code_info=self.code_info, input_files=self.input_files
+            self.job,
+            backend=self.backend,
+            image=image,
+            code_info=self.code_info,
+            input_files=self.input_files,
+            upstream=flows.upstream_keys(self.job),
         )
         key = identity.key_of(document)
         Job.objects.filter(pk=self.job.pk).update(identity=document, cache_key=key)
@@ -205,13 +232,13 @@ class JobRunner:
 
     def _execute(self, image: str | None) -> tuple[Exit, bool]:
         if sockets.is_interactive(self.job.conf):
-            self.session = interactive.open_session(self.job)
-        job_spec = specs.build_job_spec(
+            self.session = sessions.open_session(self.job)
+        job_spec = backend_spec.build_job_spec(
             self.job,
             image=image,
             secrets=self.secrets,
             uses_images=self.backend.uses_images,
-            extra_env=interactive.session_env(self.session) if self.session else None,
+            extra_env=sessions.session_env(self.session) if self.session else None,
         )
         self.image = image
         if self.job.flow_run_id and self.spec.get("deterministic") is not False:
@@ -226,9 +253,9 @@ class JobRunner:
         sampler = usage.Sampler(lambda: self.backend.usage(self.state), every=settings.ACC_USAGE_EVERY)
         try:
             if self.session is not None:
-                interactive.started(self.session, timeout=job_spec.timeout)
+                sessions.started(self.session, timeout=job_spec.timeout)
                 exit_, timed_out = self._wait_session()
-                interactive.mark_ended(self.session)  # from now on the URL says the session is over
+                sessions.mark_ended(self.session)  # from now on the URL says the session is over
             else:
                 exit_, timed_out = self._wait(job_spec.timeout)
         finally:
@@ -251,9 +278,7 @@ class JobRunner:
             exit_ = self.backend.wait(self.state, min(remaining, settings.ACC_HEARTBEAT_EVERY))
             if exit_ is not None:
                 return exit_, False
-            Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
-            if self._cancel_requested():
-                self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
+            self._beat()
 
     def _wait_session(self) -> tuple[Exit, bool]:
         """`_wait` of an interactive job: announce the URL once the server accepts connections, and end the
@@ -267,42 +292,46 @@ class JobRunner:
         """
         session, ready, next_beat, since = self.session, False, 0.0, time.monotonic()
         while True:
-            fresh = interactive.reload(session)
+            fresh = sessions.reload(session)
             if ready and fresh.ends_at != session.ends_at:
                 self.writer.info(f"The session was extended; it now ends at {_utc(fresh.ends_at)}.")
             session = self.session = fresh
             if session.stop_requested_at is not None:
                 self.session_end = "stopped"
                 self.writer.info("The session was asked to stop; stopping the server.")
-                interactive.mark_ended(session)
+                sessions.mark_ended(session)
                 return self._stop_and_wait(), False
             remaining = (session.ends_at - timezone.now()).total_seconds()
             if remaining <= 0:
                 self.session_end = "timeout"
                 self.writer.info(f"The session reached its end time ({_utc(session.ends_at)}); stopping the server.")
-                interactive.mark_ended(session)  # before the stop: no request is sent to a server on its way out
+                sessions.mark_ended(session)  # before the stop: no request is sent to a server on its way out
                 return self._stop_and_wait(), True
             if not ready:
                 ready = self._announce_when_ready(session)
             step = settings.ACC_HEARTBEAT_EVERY if ready else (0.25 if time.monotonic() - since < 30 else 1.0)
             exit_ = self.backend.wait(self.state, min(remaining, step))
             if exit_ is not None:
-                self.session = interactive.reload(session)
+                self.session = sessions.reload(session)
                 if self.session.stop_requested_at is not None:  # the web stopped the server directly
                     self.session_end = "stopped"
                 return exit_, False
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + settings.ACC_HEARTBEAT_EVERY
-                Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
-                if self._cancel_requested():
-                    self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
+                self._beat()
+
+    def _beat(self) -> None:
+        """Tell the reconciler this job is watched, and stop it if someone asked to cancel it."""
+        Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
+        if self._cancel_requested():
+            self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
 
     def _announce_when_ready(self, session: InteractiveSession) -> bool:
         address = self.backend.interactive_address(self.state)
         if not address or not sockets.accepts(address):
             return False
-        interactive.mark_ready(session, address)
-        self.writer.info(f"Interactive session available at: {interactive.url_of(session)}")
+        sessions.mark_ready(session, address)
+        self.writer.info(f"Interactive session available at: {sessions.url_of(session)}")
         self.writer.info(f"The session ends at {_utc(session.ends_at)} unless it is stopped or extended.")
         return True
 
@@ -373,12 +402,14 @@ class JobRunner:
         staging = self.host_dir / "outputs"
         for i, pair in enumerate(self._mappings("output_mappings")):
             try:
-                relpath = files.resolve_acc_url(pair.destination, project=self.job.project)  # keeps a trailing /
+                relpath = file_services.resolve_acc_url(
+                    pair.destination, project=self.job.project
+                )  # keeps a trailing /
                 dest = staging / str(i)
                 if not self.backend.export(self.state, pair.source, dest):
                     raise JobFailed(f"{pair.source} was not created by the command.", error_code="output")
                 src = _exported(dest, pair.source)
-                stored = files.store_from_local(project=self.job.project, src=src, relpath=relpath)
+                stored = file_services.store_from_local(project=self.job.project, src=src, relpath=relpath)
             except Exception as exc:
                 text = f"Output mapping {pair.source} -> {pair.destination} failed: {getattr(exc, 'detail', exc)}"
                 self.writer.error(text)
@@ -400,7 +431,7 @@ class JobRunner:
         """The workflow volume may hold at most the node's required_storage_workflow; past it the node fails."""
         limit = self.job.required_storage_workflow
         try:
-            used = self.backend.pipe_usage(specs.pipe_name(self.job), image=self.image)
+            used = self.backend.pipe_usage(backend_spec.pipe_name(self.job), image=self.image)
         except Exception:
             log.warning("job %s: cannot measure /mnt/pipe", self.job.pk, exc_info=True)
             return outcome
@@ -417,7 +448,7 @@ class JobRunner:
         """Keep what this node wrote to /mnt/pipe, so that a later identical node can be reused."""
         staging = self.host_dir / "pipe-export"
         try:
-            self.backend.export(self.state, specs.PIPE_MOUNT + "/", staging)
+            self.backend.export(self.state, backend_spec.PIPE_MOUNT + "/", staging)
             cache.save_snapshot(self.job.pk, self.job.cache_key, staging, before=self.pipe_before)
         except Exception as exc:
             log.warning("job %s: /mnt/pipe snapshot failed", self.job.pk, exc_info=True)
@@ -442,12 +473,12 @@ class JobRunner:
     def _cancelled(self) -> Outcome:
         if self.state:
             self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
-        return Outcome(Status.CANCELLED, error_code="cancelled", message="Cancelled on request.")
+        return Outcome(Status.CANCELLED, error_code="cancelled", message=CANCELLED_MESSAGE)
 
     def _finish(self, outcome: Outcome | None) -> int | None:
         outcome = outcome or Outcome(Status.FAILED, error_code="internal", message="The job ended without an outcome.")
         if self.session is not None:
-            interactive.mark_ended(self.session)
+            sessions.mark_ended(self.session)
         if outcome.message and outcome.status != Status.SUCCEEDED:
             self.writer.write(f"[{'INFO' if outcome.status == Status.CANCELLED else 'ERROR'}] {outcome.message}\n")
         self.writer.close()
@@ -459,17 +490,10 @@ class JobRunner:
             error_code=outcome.error_code,
             message=outcome.message,
         )
-        cache.release_joiners(self.job.pk)
-        ready = None
-        if self.job.flow_run_id:  # children wait for this: advance before cleaning up
-            from jobflows.services import advance_flow
-
-            ready = advance_flow(self.job.flow_run_id, keep_one=True)
+        ready = job_ended(self.job.pk, self.job.flow_run_id, keep_one=True)  # before cleaning up: children wait
         self._cleanup()
         if self.job.flow_run_id and ready is None:
-            from jobflows.services import release_volume
-
-            release_volume(self.job.flow_run_id)
+            flows.release_volume(self.job.flow_run_id)
         return ready
 
     def _cleanup(self) -> None:
@@ -477,7 +501,7 @@ class JobRunner:
             if self.state:
                 self.backend.cleanup(self.state)
             if not self.job.flow_run_id:  # a jobflow's volume outlives its nodes
-                self.backend.remove_pipe(specs.pipe_name(self.job))
+                self.backend.remove_pipe(backend_spec.pipe_name(self.job))
         except Exception:
             log.warning("cleanup of job %s failed; the reconciler will retry", self.job.pk, exc_info=True)
         shutil.rmtree(self.host_dir, ignore_errors=True)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from workers.models import Job, JobEvent, JobOutput
+from jobs.models import Job, JobEvent, JobOutput
 
 
 class JobOutputSerializer(serializers.ModelSerializer):
@@ -97,16 +97,6 @@ class FlowNodeSerializer(serializers.ModelSerializer):
 
     def get_after(self, job) -> list[str]:
         return self.context.get("parents", {}).get(job.node_key, [])
-
-
-class SessionExtendSerializer(serializers.Serializer):
-    seconds = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=1,
-        max_value=2**31 - 1,
-        help_text="Default: ACC_INTERACTIVE_EXTEND_STEP.",
-    )
 
 
 class LogChunkSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ urlpatterns = [
     path("jobs/<int:pk>/why/", views.JobWhyView.as_view(), name="job-why"),
     path("jobs/<int:pk>/directory/", views.JobDirectoryView.as_view(), name="job-directory"),
     path("jobs/<int:pk>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
-    path("jobs/<int:pk>/session/", views.JobSessionView.as_view(), name="job-session"),
-    path("jobs/<int:pk>/session/stop/", views.JobSessionStopView.as_view(), name="job-session-stop"),
-    path("jobs/<int:pk>/session/extend/", views.JobSessionExtendView.as_view(), name="job-session-extend"),
+    path("jobs/<int:pk>/retry/", views.RetryView.as_view(), name="jobflow-retry"),
+    path("routines/<int:pk>/run/", views.RoutineRunView.as_view(), name="routine-run"),
+    path("aterm-cli/<slug:slug>/jobs/dispatch/", views.DispatchView.as_view(), name="accli-dispatch"),
 ]

@@ -1,24 +1,24 @@
+"""The REST API of jobs: list, detail, logs, why, directory, cancel; and launching: run, dispatch, retry."""
+
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accelerator.errors import InvalidInput, NotFound
+from jobflows import services as flows
+from jobs import permissions as job_permissions
+from jobs.models import LogChunk
+from jobs.permissions import readable_job
+from jobs.states import FINAL
 from routines import permissions
-from workers import interactive, jobdir, services
+from routines.serializers import RunSerializer
+from workers import dispatch, jobdir, services
 from workers.filters import JobFilter
-from workers.models import Job, LogChunk
-from workers.serializers import JobDetailSerializer, JobLogsSerializer, JobSerializer, SessionExtendSerializer
-from workers.states import FINAL
-
-
-def job_for(user, pk) -> Job:
-    job = get_object_or_404(Job.objects.select_related("project", "user", "routine_version", "reused_from"), pk=pk)
-    if not permissions.can_read_job(user, job):
-        raise NotFound("Job not found, or you have no access to it.")
-    return job
+from workers.serializers import JobDetailSerializer, JobLogsSerializer, JobSerializer
 
 
 class JobListView(ListAPIView):
@@ -26,13 +26,13 @@ class JobListView(ListAPIView):
     filterset_class = JobFilter
 
     def get_queryset(self):
-        return permissions.visible_jobs(self.request.user).select_related("project", "user", "routine_version")
+        return job_permissions.visible_jobs(self.request.user).select_related("project", "user", "routine_version")
 
 
 class JobDetailView(APIView):
     @extend_schema(responses=JobDetailSerializer)
     def get(self, request, pk):
-        job = job_for(request.user, pk)
+        job = readable_job(request.user, pk)
         return Response(JobDetailSerializer(job).data)
 
 
@@ -42,7 +42,7 @@ class JobLogsView(APIView):
         responses=JobLogsSerializer,
     )
     def get(self, request, pk):
-        job = job_for(request.user, pk)
+        job = readable_job(request.user, pk)
         raw = request.query_params.get("after_seq", "0")
         try:
             after = int(raw)
@@ -65,55 +65,65 @@ class JobLogsView(APIView):
 class JobWhyView(APIView):
     @extend_schema(responses=dict, summary="Why a job was or was not answered from the build-system cache")
     def get(self, request, pk):
-        job = job_for(request.user, pk)
+        job = readable_job(request.user, pk)
         return Response(jobdir.explain(job, request.user))
 
 
 class JobDirectoryView(APIView):
     @extend_schema(responses={(200, "application/zip"): bytes}, summary="The job directory as one zip archive")
     def get(self, request, pk):
-        job = job_for(request.user, pk)
+        job = readable_job(request.user, pk)
         return FileResponse(jobdir.archive(job, request.user), as_attachment=True, filename=f"job-{job.pk}.zip")
 
 
 class JobCancelView(APIView):
     @extend_schema(request=None, responses={200: JobSerializer, 202: JobSerializer})
     def post(self, request, pk):
-        job = job_for(request.user, pk)
+        job = readable_job(request.user, pk)
         job = services.cancel_job(job=job, user=request.user)
         return Response(JobSerializer(job).data, status=202 if job.status not in FINAL else 200)
 
 
-class JobSessionView(APIView):
-    """GET the interactive session of a job: its URL, state and end time."""
-
-    @extend_schema(responses=dict, summary="The job's interactive session (conf interactive_socket)")
-    def get(self, request, pk):
-        job = job_for(request.user, pk)
-        session = interactive.session_of(job)
-        return Response(interactive.describe(session, job))
-
-
-class JobSessionStopView(APIView):
-    @extend_schema(request=None, responses={202: dict}, summary="End the interactive session now")
+class RoutineRunView(APIView):
+    @extend_schema(request=RunSerializer, responses={201: JobSerializer})
     def post(self, request, pk):
-        job = job_for(request.user, pk)
-        interactive.session_of(job)
-        interactive.stop_session(job=job, user=request.user)
-        job.refresh_from_db()
-        session = interactive.session_of(job)
-        return Response(interactive.describe(session, job), status=202)
-
-
-class JobSessionExtendView(APIView):
-    @extend_schema(
-        request=SessionExtendSerializer, responses=dict, summary="Push the session's end by `seconds`, within the limit"
-    )
-    def post(self, request, pk):
-        job = job_for(request.user, pk)
-        interactive.session_of(job)
-        data = SessionExtendSerializer(data=request.data)
+        routine = permissions.readable_routine(request.user, pk)
+        data = RunSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        seconds = data.validated_data.get("seconds")
-        session = interactive.extend_session(job=job, user=request.user, seconds=seconds)
-        return Response(interactive.describe(session, job))
+        version = None
+        if data.validated_data.get("version"):
+            version = routine.versions.filter(number=data.validated_data["version"]).first()
+            if version is None:
+                raise NotFound(f"Routine {routine.pk} has no version {data.validated_data['version']}.")
+        job = dispatch.run_routine(
+            routine=routine,
+            user=request.user,
+            conf=data.validated_data["conf"],
+            secrets=data.validated_data["secrets"],
+            version=version,
+            force_build=data.validated_data["force_build"],
+        )
+        return Response(JobSerializer(job).data, status=201)
+
+
+class DispatchView(APIView):
+    """POST /api/v1/aterm-cli/<slug>/jobs/dispatch/ as `accli dispatch` calls it."""
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: inline_serializer("DispatchedJob", {"job_id": drf_serializers.IntegerField()})},
+        summary="Dispatch an accli task tree or an acc-dag/1 jobflow",
+    )
+    def post(self, request, slug):
+        project = permissions.get_project(request.user, slug)
+        job = dispatch.dispatch_task_tree(project=project, user=request.user, tree=request.data)
+        return Response({"job_id": job.pk})
+
+
+class RetryView(APIView):
+    """POST /api/v1/jobs/<root_id>/retry/: re-run only the nodes that failed, were cancelled or skipped."""
+
+    @extend_schema(request=None, responses={202: JobDetailSerializer})
+    def post(self, request, pk):
+        root = flows.retry_flow(root=readable_job(request.user, pk), user=request.user)
+        return Response(JobDetailSerializer(root).data, status=202)

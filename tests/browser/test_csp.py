@@ -14,9 +14,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from jobs.models import InteractiveSession, Job
 from tests.browser.conftest import sign_in
 from tests.web.conftest import make_routine
-from workers.models import InteractiveSession, Job
 
 pytestmark = pytest.mark.browser
 

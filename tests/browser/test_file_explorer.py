@@ -8,9 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from files import services as files
+from jobs.models import Job
 from tests.browser.conftest import sign_in
 from tests.web.conftest import make_routine
-from workers.models import Job
 
 pytestmark = pytest.mark.browser
 

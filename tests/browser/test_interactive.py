@@ -4,10 +4,10 @@
 import pytest
 from playwright.sync_api import expect
 
-from routines import services
 from tests.browser.conftest import SCREENSHOTS, sign_in
 from tests.conftest import wait_for_status
 from tests.interactive.conftest import Platform, echo_routine
+from workers import dispatch
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
@@ -38,7 +38,7 @@ def test_open_the_session_from_the_job_page_and_stop_it(browser, platform, start
     context.set_default_timeout(20_000)
     page = context.new_page()
     sign_in(page, "alice", "alice-pass-123")
-    job = services.run_routine(routine=routine, user=alice)
+    job = dispatch.run_routine(routine=routine, user=alice)
 
     page.goto(f"/jobs/{job.pk}/")
     link = page.locator("#session-link")
@@ -82,7 +82,7 @@ def test_a_session_on_its_own_host_cannot_read_the_platforms_cookies(
 ):
     settings.ACC_BACKEND = "docker"
     start_worker("docker", extra_env={"ACC_INTERACTIVE_BASE_URL": web_server.url})
-    job = services.run_routine(routine=echo_routine(project, alice, timeout=600), user=alice)
+    job = dispatch.run_routine(routine=echo_routine(project, alice, timeout=600), user=alice)
     page = tab
     sign_in(page, "alice", "alice-pass-123")
     page.goto(f"/jobs/{job.pk}/")

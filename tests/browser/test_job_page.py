@@ -6,9 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from jobs.models import Job
 from tests.browser.conftest import screenshot, sign_in
 from tests.web.conftest import make_routine
-from workers.models import Job
 
 pytestmark = pytest.mark.browser
 

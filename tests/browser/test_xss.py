@@ -14,11 +14,11 @@ from playwright.sync_api import expect
 
 from files import services as files
 from hosting.models import HostedModel
+from jobs.models import Job, LogChunk
 from routines.models import Project, Routine
 from tests.browser.conftest import sign_in
 from tests.hosting.conftest import publish
 from tests.web.conftest import make_routine
-from workers.models import Job, LogChunk
 
 pytestmark = pytest.mark.browser
 

@@ -19,9 +19,9 @@ import pytest
 
 from accelerator.errors import InvalidInput
 from files import code
+from jobs.models import Job
 from routines import services
 from tests.conftest import wait_for_status
-from workers.models import Job
 from workers.services import reconcile_jobs
 
 LOOPBACK_FORMS = [

@@ -5,8 +5,8 @@ import pytest
 from django.core.management import call_command
 
 from hosting.models import HostedModel
+from jobs.models import LogChunk
 from tests.conftest import wait_for_status
-from workers.models import LogChunk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

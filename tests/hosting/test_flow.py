@@ -7,9 +7,9 @@ import pytest
 
 from hosting import services as hosting
 from jobflows.services import dispatch_flow
+from jobs.models import Job
 from tests.conftest import wait_for_status
 from tests.hosting.conftest import write
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

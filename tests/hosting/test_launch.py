@@ -6,9 +6,9 @@ import pytest
 from hosting import access
 from hosting import services as hosting
 from hosting.models import HostedRun
+from jobs.models import Job, LogChunk
 from tests.conftest import wait_for_status
 from tests.hosting.conftest import publish, square_routine, write
-from workers.models import Job, LogChunk
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,8 @@ from files import services as files
 from hosting import access
 from hosting import services as hosting
 from hosting.models import HostedModel, HostedRun
+from jobs.models import Job
 from tests.hosting.conftest import publish, square_routine, write
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,9 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 from hosting import access
 from hosting import services as hosting
 from hosting.models import HostedModel, HostedRun, HostedVersion
+from jobs.models import Job
 from routines.models import Membership, Role
 from tests.hosting.conftest import publish, square_routine
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,9 @@ read that earlier run: another member of a shared project, not a stranger launch
 import pytest
 
 from hosting import services as hosting
+from jobs.models import Job
 from tests.conftest import wait_for_status
 from tests.hosting.conftest import publish, square_routine, write
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,11 +9,11 @@ import pytest
 
 from accelerator.crypto import decrypt_json
 from hosting.models import HostedRun
+from jobs.logs import MASK
+from jobs.models import Job, LogChunk
 from routines import services as routines
 from tests.conftest import wait_for_status
 from tests.hosting.conftest import SQUARE_SCHEMA, publish
-from workers.logs import MASK
-from workers.models import Job, LogChunk
 
 SECRET = "tok-9f3a-do-not-show-me"
 # Prints the secret on purpose: the log must show it masked.

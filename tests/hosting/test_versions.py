@@ -5,9 +5,9 @@ runs of every version stay readable."""
 import pytest
 
 from hosting.models import HostedRun
+from jobs.models import Job
 from routines import services as routines
 from tests.hosting.conftest import SQUARE_COMMAND, SQUARE_SCHEMA, publish, square_routine
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db
 

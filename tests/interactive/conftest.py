@@ -21,10 +21,10 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from jobs.models import LogChunk
 from routines import services
 from tests.conftest import ROOT, Worker, _test_db_url
 from tests.interactive.servers import ECHO_SERVER
-from workers.models import LogChunk
 
 BUSYBOX = "acc-test/busybox:latest"
 PYTHON = "acc-test/python:latest"
@@ -162,7 +162,7 @@ def interactive_worker(request, transactional_db, settings, web):
         return request.getfixturevalue(f"{backend}_worker")
 
     yield start
-    from workers.models import Job
+    from jobs.models import Job
     from workers.services import cancel_job
 
     live = list(Job.objects.live().select_related("user", "project"))
@@ -185,7 +185,7 @@ def log_of(job_id: int) -> str:
 
 def session_url(job_id: int, timeout: float = 60) -> str:
     """The URL the platform wrote to the job's log once its server accepted connections."""
-    from workers.models import Job
+    from jobs.models import Job
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

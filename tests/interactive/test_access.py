@@ -9,10 +9,11 @@ from guardian.shortcuts import assign_perm
 
 from hosting import access as hosted_access
 from hosting import services as hosting
+from interactive.services import may_use
+from jobs.models import Job
 from routines import services
 from routines.models import Membership, Project, Role
-from workers.interactive import may_use
-from workers.models import Job
+from workers import dispatch
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def routine(project, alice):
 
 
 def test_the_owner_and_the_people_who_may_run_the_routine_get_in(routine, alice, bob, charlie, dave):
-    job = services.run_routine(routine=routine, user=alice)
+    job = dispatch.run_routine(routine=routine, user=alice)
     viewer_project = Project.objects.get(slug="demo")
     Membership.objects.create(project=viewer_project, user=dave, role=Role.VIEWER)
     assert may_use(alice, job) and may_use(bob, job), "the owner; a member of the routine's project"
@@ -49,7 +50,7 @@ def test_the_owner_and_the_people_who_may_run_the_routine_get_in(routine, alice,
 
 def test_reading_the_routine_is_not_enough_to_use_a_session(routine, alice, charlie, dave):
     """A session runs code (a Jupyter session is a shell): a viewer, who may not run jobs, stays out."""
-    job = services.run_routine(routine=routine, user=alice)
+    job = dispatch.run_routine(routine=routine, user=alice)
     Membership.objects.create(project=Project.objects.get(slug="demo"), user=dave, role=Role.VIEWER)
     assert not may_use(dave, job), "a viewer of the project may read the routine, not run it"
     assign_perm("routines.view_routine", charlie, routine)
@@ -81,6 +82,6 @@ def test_a_hosted_run_is_the_launchers_and_the_models_shares_only(routine, alice
 def test_a_job_without_routine_access_is_closed_to_anonymous_users(routine, alice):
     from django.contrib.auth.models import AnonymousUser
 
-    job = services.run_routine(routine=routine, user=alice)
+    job = dispatch.run_routine(routine=routine, user=alice)
     assert not may_use(AnonymousUser(), job) and not may_use(None, job)
     assert Job.objects.count() == 1

@@ -9,8 +9,8 @@ import pytest
 from acc_client.task import WKubeTask
 
 from hosting import services as hosting
+from jobs.models import Job
 from routines import services
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 
 from accounts.services import issue_token_pair
+from jobs.models import InteractiveSession
 from tests.conftest import wait_for_status
 from tests.interactive.conftest import (
     BUSYBOX,
@@ -22,7 +23,6 @@ from tests.interactive.conftest import (
     run,
     session_url,
 )
-from workers.models import InteractiveSession
 
 pytestmark = pytest.mark.docker
 
@@ -143,7 +143,7 @@ def test_a_server_that_shuts_down_cleanly_at_the_timeout_succeeds(interactive_wo
 
 
 def test_every_proxy_hears_at_once_that_a_session_ended(interactive_worker, web, api, project, alice):
-    from workers import interactive
+    from jobs import sessions
 
     interactive_worker("docker")
     job_id = run(api, alice, echo_routine(project, alice, timeout=60))
@@ -151,6 +151,6 @@ def test_every_proxy_hears_at_once_that_a_session_ended(interactive_worker, web,
     assert get(url, alice).status_code == 200  # the proxy starts listening for ends
     time.sleep(1.2)  # past the second it holds a ready session without asking the database again
     assert get(url, alice).status_code == 200  # asked again: "ready" is held for the next second
-    interactive.mark_ended(InteractiveSession.objects.get(job_id=job_id))  # the server itself still runs
+    sessions.mark_ended(InteractiveSession.objects.get(job_id=job_id))  # the server itself still runs
     time.sleep(0.2)
     assert get(url, alice).status_code == 410, "told on the channel layer, not a second later from the database"

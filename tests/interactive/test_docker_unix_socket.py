@@ -13,10 +13,10 @@ import docker
 import httpx
 import pytest
 
+from jobs.models import InteractiveSession, Job
 from tests.conftest import wait_for_status
 from tests.interactive.conftest import cookies_for, echo_routine, run, session_url
 from tests.interactive.test_docker_websocket import ws_connect
-from workers.models import InteractiveSession, Job
 
 pytestmark = pytest.mark.docker
 

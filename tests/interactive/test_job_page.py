@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from jobs.models import InteractiveSession, Job
 from routines import services
-from workers.models import InteractiveSession, Job
+from workers import dispatch
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def page_of(user, job) -> str:
 @pytest.fixture
 def job(project, alice):
     routine = services.save_routine(project=project, user=alice, task=TASK)
-    return services.run_routine(routine=routine, user=alice)
+    return dispatch.run_routine(routine=routine, user=alice)
 
 
 def open_session(job, **fields) -> InteractiveSession:
@@ -88,7 +89,7 @@ def test_an_ended_session_says_it_is_over(job, alice):
 def test_an_ordinary_job_has_no_session_card(project, alice):
     task = {**TASK, "name": "batch", "job_kwargs": {**TASK["job_kwargs"], "conf": {}}}
     routine = services.save_routine(project=project, user=alice, task=task)
-    job = services.run_routine(routine=routine, user=alice)
+    job = dispatch.run_routine(routine=routine, user=alice)
     assert 'id="interactive"' not in page_of(alice, job)
     assert Client().post(f"/jobs/{job.pk}/session/stop/").status_code == 302, "signed-out: to the login page"
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from django.test import Client
 
+from jobs.models import InteractiveSession, Job
 from tests.conftest import wait_for_status
 from tests.interactive.conftest import cookies_for, echo_routine, log_of, run, session_url
-from workers.models import InteractiveSession, Job
 
 pytestmark = pytest.mark.docker
 

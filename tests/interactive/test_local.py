@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from websockets.exceptions import InvalidStatus
 
+from jobs.models import InteractiveSession, Job
 from routines.models import Membership, Role
 from tests.conftest import wait_for_status
 from tests.interactive.conftest import (
@@ -24,7 +25,6 @@ from tests.interactive.conftest import (
     session_url,
 )
 from tests.interactive.test_docker_websocket import ws_connect
-from workers.models import InteractiveSession, Job
 
 
 def session_folder(job_id: int) -> str:

@@ -10,9 +10,9 @@ import time
 
 import httpx
 
+from jobs.models import Job
 from tests.conftest import Worker
 from tests.interactive.conftest import cookies_for, echo_routine, free_port, run, session_url
-from workers.models import Job
 
 
 def processes_of_group(pgid: int) -> list[int]:

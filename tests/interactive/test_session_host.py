@@ -14,9 +14,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from jobs.models import InteractiveSession
 from tests.conftest import Worker, wait_for_status
 from tests.interactive.conftest import WebServer, cookies_for, echo_routine, run, session_url
-from workers.models import InteractiveSession
 
 pytestmark = pytest.mark.docker
 HOSTS = "{id}.sessions.localhost"

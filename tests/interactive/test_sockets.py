@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from workers.backends import manifests
-from workers.backends.base import JobSpec
-from workers.backends.sockets import Socket, accepts, parse_socket, split_address, tcp_address
-from workers.proxy_rules import forward_headers, response_headers, split_path, under_prefix
+from backends import manifests
+from backends.base import JobSpec
+from backends.sockets import Socket, accepts, parse_socket, split_address, tcp_address
+from interactive.proxy_rules import forward_headers, response_headers, split_path, under_prefix
 
 
 def test_tcp_and_unix_sockets_parse():

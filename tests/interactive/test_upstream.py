@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from workers.upstream import Pool, UpstreamError
+from interactive.upstream import Pool, UpstreamError
 
 
 class Server:

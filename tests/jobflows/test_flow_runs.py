@@ -150,7 +150,7 @@ def test_a_node_with_retries_is_tried_again_with_backoff(start_worker, api, proj
     _, nodes = nodes_of(api, alice, root_id)
     assert root.status == "SUCCEEDED"
     assert nodes["flaky"]["attempt"] == 2 and nodes["flaky"]["status"] == "SUCCEEDED"
-    from workers.models import Job
+    from jobs.models import Job
 
     first, second = Job.objects.filter(flow_run__root_id=root_id, node_key="flaky").order_by("attempt")
     assert first.status == "FAILED" and (second.running_at - first.finished_at).total_seconds() >= 0.5

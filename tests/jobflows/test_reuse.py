@@ -6,9 +6,9 @@ import time
 import pytest
 
 from files import services as files
+from jobs.models import Job
 from tests.conftest import wait_for_status
 from tests.jobflows.test_flow_runs import URL, holder, nodes_of, task
-from workers.models import Job
 
 PIPE = "${ACC_PIPE_DIR:-/mnt/pipe}"
 

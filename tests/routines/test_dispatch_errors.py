@@ -4,9 +4,9 @@ import copy
 
 import pytest
 
+from jobs.models import Job
 from routines.models import BaseStack, Project, Routine, RoutineVersion
 from tests.files.helpers import put_folder
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from jobs.models import Job
 from routines.models import Routine
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db
 

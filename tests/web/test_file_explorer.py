@@ -7,9 +7,9 @@ import pytest
 
 from accelerator.errors import InvalidInput
 from files import services as files
-from routines import services as routines
+from jobs.models import Job
 from tests.web.conftest import make_routine
-from workers.models import Job
+from workers import dispatch
 
 pytestmark = pytest.mark.django_db
 
@@ -141,4 +141,4 @@ def test_selection_conf_refuses_the_root_and_names_that_break_mappings(project, 
     write(project, "a:b")
     for bad, why in (("", "root cannot be selected"), ("a:b", "without ':'")):
         with pytest.raises(InvalidInput, match=why):
-            routines.selection_conf(project=project, version=routine.latest_version, paths=[bad])
+            dispatch.selection_conf(project=project, version=routine.latest_version, paths=[bad])

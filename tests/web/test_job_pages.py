@@ -6,16 +6,16 @@ import pytest
 
 from accelerator.crypto import decrypt_json, encrypt_json
 from jobflows.services import dispatch_flow
-from routines import services as routines
+from jobs.models import Job, JobOutput, LogChunk
+from jobs.states import Status
 from web import layout
-from workers.models import Job, JobOutput, LogChunk
-from workers.states import Status
+from workers import dispatch
 
 pytestmark = pytest.mark.django_db
 
 
 def run(routine, user, **conf):
-    return routines.run_routine(routine=routine, user=user, conf=conf, secrets={"KEY": "sekret"})
+    return dispatch.run_routine(routine=routine, user=user, conf=conf, secrets={"KEY": "sekret"})
 
 
 def flow(project, user):

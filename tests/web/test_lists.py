@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from jobs.models import Job
+from jobs.states import Status
 from tests.web.conftest import make_routine
-from workers.models import Job
-from workers.states import Status
 
 pytestmark = pytest.mark.django_db
 

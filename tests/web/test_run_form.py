@@ -6,8 +6,8 @@ import re
 import pytest
 
 from accelerator.crypto import decrypt_json
+from jobs.models import Job
 from tests.web.conftest import make_routine
-from workers.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,9 @@
 
 import pytest
 
+from jobs.models import Job
 from routines import services
-from workers.models import Job
+from workers import dispatch
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ def operator(django_user_model):
 def test_operator_filters_jobs_and_cancels_them_with_the_action(client, operator, project, alice):
     task = {"name": "sleeper", "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "sleep 100"}}
     routine = services.save_routine(project=project, user=alice, task=task)
-    job = services.run_routine(routine=routine, user=alice)
+    job = dispatch.run_routine(routine=routine, user=alice)
     client.force_login(operator)
     listing = client.get("/admin/workers/job/?status__exact=QUEUED")
     assert listing.status_code == 200 and f">{job.pk}<" in listing.content.decode()
@@ -50,10 +51,10 @@ def test_every_admin_list_opens(client, operator, project, url):
 def test_operator_sees_which_jobs_came_from_the_cache(client, operator, project, alice):
     task = {"name": "cached", "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "echo same"}}
     routine = services.save_routine(project=project, user=alice, task=task)
-    original = services.run_routine(routine=routine, user=alice)
+    original = dispatch.run_routine(routine=routine, user=alice)
     # stand-in for a worker having run it: the dispatch already recorded the identity
     Job.objects.filter(pk=original.pk).update(status="SUCCEEDED")
-    reused = services.run_routine(routine=routine, user=alice)
+    reused = dispatch.run_routine(routine=routine, user=alice)
     assert reused.status == "SUCCEEDED" and reused.reused_from_id == original.pk
     client.force_login(operator)
     listing = client.get("/admin/workers/job/?from_cache=yes").content.decode()

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 
 from files import services as files
+from jobs.models import Job
 from routines import services as routines
 from tests.conftest import wait_for_status
-from workers.models import Job
 
 URL = "/api/v1/aterm-cli/{slug}/jobs/dispatch/"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from workers.backends.base import (
+from backends.base import (
     BackendError,
     BuildCancelled,
     BuildFailed,
@@ -278,7 +278,7 @@ def test_resolve_image_of_a_missing_image_fails_quickly_and_clearly(docker_backe
 
 
 def test_resolve_image_without_pulling_says_so(docker_client):
-    from workers.backends.docker import DockerBackend
+    from backends.docker import DockerBackend
 
     with pytest.raises(ImageNotFound, match="pulling is disabled"):
         DockerBackend(pull_timeout=0).resolve_image("acc-test/no-such-image:1.0")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.backends import manifests
-from workers.backends.base import JobSpec
+from backends import manifests
+from backends.base import JobSpec
 
 
 def make_spec(**overrides) -> JobSpec:

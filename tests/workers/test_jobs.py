@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from jobs.models import Job, JobOutput
 from routines import services
 from tests.conftest import wait_for_status
-from workers.models import Job, JobOutput
 
 BACKENDS = [pytest.param("local"), pytest.param("docker", marks=pytest.mark.docker)]
 

@@ -16,11 +16,11 @@ from django.db import connections
 from django.test import Client
 
 from accelerator.asgi import application
+from jobs.models import Job, LogChunk
 from tests.conftest import wait_for_status
 from tests.jobflows.test_flow_runs import URL as DISPATCH_URL
 from tests.jobflows.test_flow_runs import holder, task
 from tests.workers.test_jobs import make_routine, run
-from workers.models import Job, LogChunk
 
 NOT_FOUND = "Job not found, or you have no access to it."
 NODE_MOVES = ["PENDING", "QUEUED", "MAPPING_INPUTS", "RUNNING", "MAPPING_OUTPUTS", "SUCCEEDED"]

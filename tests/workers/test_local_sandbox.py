@@ -15,10 +15,10 @@ from pathlib import Path
 from django.conf import settings
 
 from files import services as files
+from jobs.models import JobOutput
 from routines.models import Membership, Project, Role
 from tests.conftest import _test_db_url, wait_for_status
 from tests.workers.test_jobs import log_text, make_routine, run
-from workers.models import JobOutput
 
 SECRET = "top-secret-of-another-project"
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from backends.usage import UsageRecorder, docker_stats_usage, process_group_usage
 from web.charts import usage_charts
-from workers.usage import UsageRecorder, docker_stats_usage, process_group_usage
 
 
 def test_a_busy_process_group_reports_cpu_time_and_memory():

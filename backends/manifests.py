@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
-from workers.backends.base import PIPE_MOUNT, JobSpec
-from workers.backends.sockets import Socket, parse_socket
+from backends.base import PIPE_MOUNT, JobSpec, job_name
+from backends.sockets import Socket, parse_socket
 
 MANAGED_LABEL = "acc.managed"
 JOB_LABEL = "acc.job"
@@ -32,10 +32,6 @@ DEFAULT_PIDS_LIMIT = 1024
 # Docker's own rule for volume names; anything else could be read as a host path.
 _VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _IMAGE_REF = re.compile(r"^[^\s]+$")
-
-
-def container_name(job_id: int) -> str:
-    return f"acc-job-{job_id}"
 
 
 def job_labels(spec: JobSpec) -> dict[str, str]:
@@ -89,7 +85,7 @@ def container_kwargs(
         raise ValueError("the docker backend needs an image to run a job")
     return {
         "image": spec.image,
-        "name": container_name(spec.job_id),
+        "name": job_name(spec.job_id),
         "command": ["/bin/sh", "-c", spec.command],
         "working_dir": spec.workdir or None,  # empty: the image's own WORKDIR
         "environment": {str(k): str(v) for k, v in spec.env.items()},
@@ -198,7 +194,7 @@ def export_member_path(name: str, strip: str | None) -> str | None:
 def state_for(spec: JobSpec, *, container_id: str, network: str) -> dict:
     """The JSON-serialisable state stored with the job; enough to find everything `start` made."""
     return {
-        "name": container_name(spec.job_id),
+        "name": job_name(spec.job_id),
         "job_id": spec.job_id,
         "id": container_id,
         "image": spec.image,

@@ -39,9 +39,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from workers.backends import sandbox, sockets
-from workers.backends.base import PIPE_MOUNT, Backend, BackendError, Exit, JobSpec
-from workers.usage import proc_stats, process_group_usage
+from backends import sandbox, sockets
+from backends.base import PIPE_MOUNT, Backend, BackendError, Exit, JobSpec, job_id_of, job_name
+from backends.usage import proc_stats, process_group_usage
 
 log = logging.getLogger(__name__)
 
@@ -333,8 +333,8 @@ class LocalBackend(Backend):
         elif state.get("pid") and _alive(state):
             _signal_group(state["pid"], signal.SIGKILL)
         job_id = state.get("job_id")
-        if job_id is None and str(state.get("name", "")).startswith("acc-job-"):
-            job_id = int(state["name"].rsplit("-", 1)[1])
+        if job_id is None:
+            job_id = job_id_of(str(state.get("name", "")))
         if job_id is not None:
             shutil.rmtree(self._session_dir(int(job_id)), ignore_errors=True)
             self._remove_cgroup(state.get("cgroup") or self._cgroup_path(int(job_id)))
@@ -410,10 +410,10 @@ class LocalBackend(Backend):
 
     def running_job_ids(self) -> set[int]:
         with _LOCK:
-            return {int(name.rsplit("-", 1)[1]) for name, p in _PROCS.items() if p.poll() is None}
+            return {job_id_of(name) for name, p in _PROCS.items() if p.poll() is None}
 
     def stop_by_id(self, job_id: int, *, grace: float = 1) -> None:
-        name = f"acc-job-{job_id}"
+        name = job_name(job_id)
         proc = _PROCS.get(name)
         if proc is not None:
             state = {**_STATES.get(name, {}), "name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}

@@ -1,6 +1,6 @@
 """What the interactive proxy forwards and keeps, as plain functions of headers, paths and hosts.
 
-The rules of `workers.proxy` without any I/O, so each is tested with plain
+The rules of `interactive.proxy` without any I/O, so each is tested with plain
 asserts: which request headers reach the session's server (never the
 platform's credentials, no hop-by-hop headers, X-Forwarded-* added), which
 response headers reach the browser (never a platform cookie, redirects kept

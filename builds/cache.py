@@ -4,6 +4,9 @@
 it (image digest from the engine, code hash from its jobstore name or the
 git commit the remote names, input hashes from the digest cache, upstream
 keys) and finds either a SUCCEEDED job to reuse or a live one to join.
+At dispatch it runs with `remote=False`: a web request never asks git or the
+container engine, so a job whose identity needs them is looked up again by
+the worker that takes it (as is every jobflow node, once its parents ended).
 `settle_reused()` ends a job as a copy of its original: its outputs are put
 in place, what a jobflow node left in /mnt/pipe is restored, and no container
 starts. The worker records the identity of what it really ran
@@ -20,20 +23,20 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 
 from accelerator.crypto import decrypt_json, hashing_key
+from backends import get_backend
+from backends.sockets import is_interactive
+from builds import identity
 from files import code as code_source
 from files import digests, storage
 from files import mappings as mapping_syntax
-from files import services as files
-from routines import permissions
-from workers import identity
-from workers import spec as specs
-from workers.backends import get_backend
-from workers.backends.sockets import is_interactive
-from workers.models import Job, JobOutput, LogChunk
-from workers.states import ACTIVE, Status, transition
+from files import services as file_services
+from jobs import backend_spec, logs
+from jobs import permissions as job_permissions
+from jobs.models import Job, JobOutput
+from jobs.services import enqueue
+from jobs.states import ACTIVE, Status, transition
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class Decision:
     origin: Job | None = None  # a SUCCEEDED job to return instead of running
     live: Job | None = None  # an identical job still running, to wait for
     note: str = ""
+    deferred: bool = False  # the worker that takes the job looks it up (git or the engine is needed)
 
     def fields(self) -> dict:
         """The cache columns of the job this decision is about."""
@@ -57,17 +61,23 @@ class Unknown(Exception):
     """Part of the identity cannot be known before the job runs; the job runs and its identity is recorded then."""
 
 
+class Remote(Unknown):
+    """Part of the identity needs git or the container engine, which only a worker asks."""
+
+
 # --- identity -----------------------------------------------------------------------
-def _stack_part(spec: dict, backend, code_part: dict) -> dict:
+def _stack_part(spec: dict, backend, code_part: dict, *, remote: bool) -> dict:
     stack = spec["stack"]
     if not backend.uses_images:
         return {"kind": "host", "definition": stack}
+    if not remote:
+        raise Remote("the image's digest is asked of the container engine")
     if stack["kind"] == "docker_image":
         digest = backend.lookup_image(stack["image"])
         if not digest:
             raise Unknown(f"the image {stack['image']} is not on the engine yet")
         return {"kind": "image", "digest": digest}
-    tag = specs.build_tag(stack, _code_id(code_part))
+    tag = backend_spec.build_tag(stack, _code_id(code_part))
     digest = backend.lookup_image(tag)
     if not digest:
         raise Unknown("the stack's image has not been built yet")
@@ -78,13 +88,15 @@ def _code_id(code_part: dict) -> str:
     return code_part.get("commit") or code_part.get("manifest") or code_part.get("sha1") or ""
 
 
-def _code_part(project, spec: dict) -> dict:
+def _code_part(project, spec: dict, *, remote: bool) -> dict:
     source = spec["code"]
     if source["kind"] == "none":
         return {"kind": "none"}
     if source["kind"] == "jobstore":
         kind, sha1, _ = code_source.parse_jobstore_url(source["url"])
         return {"kind": "jobstore", "manifest": sha1} if kind == "manifest" else {"kind": "zip", "sha1": sha1}
+    if not remote:
+        raise Remote(f"the commit of {code_source.redact(source['url'])} at {source.get('ref')} is asked of git")
     commit = code_source.remote_commit(source["url"], source.get("ref") or "")
     if not commit:
         raise Unknown(f"the commit of {code_source.redact(source['url'])} at {source.get('ref')} could not be resolved")
@@ -94,7 +106,7 @@ def _code_part(project, spec: dict) -> dict:
 def _inputs_part(project, conf: dict) -> dict:
     found = {}
     for pair in mapping_syntax.parse_input_mappings(conf.get("input_mappings", "") or ""):
-        relpath = files.resolve_acc_url(pair.source, project=project)
+        relpath = file_services.resolve_acc_url(pair.source, project=project)
         hashes = digests.path_digests(project=project, relpath=relpath.rstrip("/"))
         if hashes is None:
             raise Unknown(f"the input {pair.source} does not exist")
@@ -110,7 +122,7 @@ def build_document(*, job_like, backend, stack: dict, code: dict, inputs: dict, 
         stack=stack,
         code=code,
         command=spec["command"],
-        workdir=specs.workdir_for(spec["stack"], uses_images=backend.uses_images),
+        workdir=backend_spec.workdir_for(spec["stack"], uses_images=backend.uses_images),
         conf=identity.fill_defaults(job_like.conf or {}, spec.get("conf_schema")),
         inputs=inputs,
         upstream=upstream,
@@ -118,50 +130,37 @@ def build_document(*, job_like, backend, stack: dict, code: dict, inputs: dict, 
     )
 
 
-def upstream_keys(job: Job) -> dict[str, str]:
-    """node id -> cache key of each parent of a jobflow node (their current attempts)."""
-    if not job.flow_run_id:
-        return {}
-    from jobflows.dag import parents_of
-
-    parents = parents_of(job.flow_run.dag)[job.node_key]
-    latest: dict[str, str] = {}
-    rows = Job.objects.filter(flow_run_id=job.flow_run_id, node_key__in=parents).order_by("node_key", "-attempt")
-    for node_key, key in rows.values_list("node_key", "cache_key"):
-        latest.setdefault(node_key, key)
-    return {p: latest.get(p, "") for p in parents}
-
-
 # --- lookup at dispatch --------------------------------------------------------------
-def lookup(job: Job, *, upstream: dict[str, str] | None = None) -> Decision:
-    """What the cache says about `job` (not saved yet or PENDING): reuse, join, or run."""
+def lookup(job: Job, *, upstream: dict[str, str] | None = None, remote: bool = True) -> Decision:
+    """What the cache says about `job` (not saved yet, PENDING or just taken by a worker): reuse, join, or run.
+
+    With `remote=False` (at dispatch) nothing asks git or the engine: a job
+    whose identity needs them gets `Decision.deferred` and is looked up by its
+    worker.
+    """
     spec = job.routine_version.spec
+    never = never_reused(job)
+    if never:
+        return Decision(note=never)
     backend = get_backend()
     try:
         if upstream and not all(upstream.values()):
             raise Unknown("an upstream node has no recorded identity")
-        code = _code_part(job.project, spec)
+        code = _code_part(job.project, spec, remote=remote)
         document = build_document(
             job_like=job,
             backend=backend,
-            stack=_stack_part(spec, backend, code),
+            stack=_stack_part(spec, backend, code, remote=remote),
             code=code,
             inputs=_inputs_part(job.project, job.conf or {}),
             upstream=upstream or {},
         )
+    except Remote as exc:
+        return Decision(note=f"Looked up when a worker takes the job: {exc}.", deferred=True)
     except Unknown as exc:
-        return Decision(note=f"Not looked up at dispatch: {exc}; the identity is recorded when the job runs.")
+        return Decision(note=f"Not looked up before running: {exc}; the identity is recorded when the job runs.")
     key = identity.key_of(document)
     decision = Decision(document=document, key=key)
-    if spec.get("deterministic") is False:
-        decision.note = "The routine is declared non-deterministic: its jobs always run."
-        return decision
-    if is_interactive(job.conf):
-        decision.note = "An interactive session is never reused or joined: each dispatch runs its own server."
-        return decision
-    if job.force_build:
-        decision.note = "force_build (no_cache) was set: the job runs even if an identical one succeeded."
-        return decision
     decision.origin, decision.note = _find_origin(job, key)
     if decision.origin is None and not job.flow_run_id:
         decision.live = _find_live(job, key)
@@ -170,8 +169,19 @@ def lookup(job: Job, *, upstream: dict[str, str] | None = None) -> Decision:
     return decision
 
 
+def never_reused(job: Job) -> str:
+    """Why `job` always runs (never answered from the cache nor joined), or "" when it may be."""
+    if job.routine_version.spec.get("deterministic") is False:
+        return "The routine is declared non-deterministic: its jobs always run."
+    if is_interactive(job.conf):
+        return "An interactive session is never reused or joined: each dispatch runs its own server."
+    if job.force_build:
+        return "force_build (no_cache) was set: the job runs even if an identical one succeeded."
+    return ""
+
+
 def _readable(user, jobs) -> list[Job]:
-    return [j for j in jobs if permissions.can_read_job(user, j)]
+    return [j for j in jobs if job_permissions.can_read_job(user, j)]
 
 
 def _find_origin(job: Job, key: str) -> tuple[Job | None, str]:
@@ -228,8 +238,7 @@ def settle_reused(job: Job, origin: Job, *, document: dict | None = None, key: s
         f"[INFO] Reused the result of job #{origin.pk} (identity {key or origin.cache_key}); no container was started."
         f" Time saved: {saved:.1f} s.\n"
     )
-    LogChunk.objects.create(job_id=job.pk, seq=1, text=text)
-    Job.objects.filter(pk=job.pk).update(log_bytes=F("log_bytes") + len(text.encode()))
+    logs.append(job.pk, text)
     return transition(
         job.pk,
         Status.SUCCEEDED,
@@ -281,7 +290,7 @@ def save_snapshot(job_id: int, key: str, exported: Path, *, before: dict[str, st
                 if not path.is_file() or path.is_symlink():
                     continue
                 relpath = path.relative_to(exported).as_posix()
-                if before.get(relpath) != files.sha256_of(path):
+                if before.get(relpath) != file_services.sha256_of(path):
                     tar.add(path, arcname=relpath, recursive=False)
     partial.replace(target)
     return target
@@ -297,8 +306,6 @@ def restore_snapshot(job: Job, origin: Job) -> None:
 # --- joined jobs ---------------------------------------------------------------------
 def release_joiners(job_id: int) -> None:
     """`job_id` ended: jobs that waited for it get its result, or run themselves if it did not succeed."""
-    from workers.services import enqueue
-
     original = Job.objects.select_related("project").filter(pk=job_id).first()
     if original is None or original.status in (Status.PENDING, *LIVE):
         return
@@ -329,8 +336,11 @@ def release_stale_joiners() -> int:
 
 
 # --- what a worker really ran --------------------------------------------------------
-def identity_of_run(job: Job, *, backend, image: str | None, code_info: dict, input_files: dict) -> dict:
-    """The identity document of what the worker actually used; `input_files` maps mapping -> {rel: sha256}."""
+def identity_of_run(
+    job: Job, *, backend, image: str | None, code_info: dict, input_files: dict, upstream: dict[str, str]
+) -> dict:
+    """The identity document of what the worker actually used; `input_files` maps mapping -> {rel: sha256},
+    `upstream` node id -> cache key of a jobflow node's parents."""
     spec = job.routine_version.spec
     if not backend.uses_images:
         stack = {"kind": "host", "definition": spec["stack"]}
@@ -339,6 +349,4 @@ def identity_of_run(job: Job, *, backend, image: str | None, code_info: dict, in
     code = {"kind": "none"}
     if code_info:
         code = {k: v for k, v in code_info.items() if k in ("kind", "manifest", "sha1", "url", "commit")}
-    return build_document(
-        job_like=job, backend=backend, stack=stack, code=code, inputs=input_files, upstream=upstream_keys(job)
-    )
+    return build_document(job_like=job, backend=backend, stack=stack, code=code, inputs=input_files, upstream=upstream)

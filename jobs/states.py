@@ -24,6 +24,8 @@ class Status(models.TextChoices):
     SKIPPED = "SKIPPED"  # a jobflow node whose upstream did not succeed
 
 
+CANCELLED_MESSAGE = "Cancelled on request."  # what a job cancelled by a person says, wherever it ended
+
 FINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.TIMED_OUT, Status.SKIPPED})
 UNSUCCESSFUL = frozenset(FINAL - {Status.SUCCEEDED})
 ACTIVE = frozenset({Status.BUILDING, Status.MAPPING_INPUTS, Status.RUNNING, Status.MAPPING_OUTPUTS})
@@ -39,8 +41,11 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     # QUEUED -> RUNNING only for a jobflow's root, once its first node runs
     Status.RUNNING: frozenset({Status.MAPPING_INPUTS, Status.QUEUED}),
     Status.MAPPING_OUTPUTS: frozenset({Status.RUNNING}),
-    # PENDING/QUEUED -> SUCCEEDED: a job answered from the build-system cache, which runs nothing
-    Status.SUCCEEDED: frozenset({Status.MAPPING_OUTPUTS, Status.QUEUED, Status.PENDING}),
+    # PENDING/QUEUED -> SUCCEEDED: a job answered from the build-system cache at dispatch, which runs nothing;
+    # BUILDING/MAPPING_INPUTS -> SUCCEEDED: one its worker answered from the cache before starting anything
+    Status.SUCCEEDED: frozenset(
+        {Status.MAPPING_OUTPUTS, Status.QUEUED, Status.PENDING, Status.BUILDING, Status.MAPPING_INPUTS}
+    ),
     Status.FAILED: frozenset(_ANY_LIVE),
     Status.CANCELLED: frozenset(_ANY_LIVE),
     Status.TIMED_OUT: frozenset({Status.BUILDING, Status.RUNNING, Status.MAPPING_OUTPUTS}),
@@ -68,7 +73,7 @@ def transition(job_id: int, to: str, *, reason: str = "", **fields) -> bool:
     Extra `fields` are written in the same UPDATE. Returns False when no row
     changed: the job was already moved by somebody else.
     """
-    from workers.models import Job, JobEvent
+    from jobs.models import Job, JobEvent
 
     to = Status(to)
     now = timezone.now()
@@ -94,8 +99,8 @@ def _announce(job_id: int, status: str, reason: str) -> None:
     """
     import logging
 
-    from workers import events
-    from workers.models import Job
+    from jobs import events
+    from jobs.models import Job
 
     run, node = None, ""
     try:

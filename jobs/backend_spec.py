@@ -7,9 +7,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workers.backends.base import PIPE_MOUNT, BuildSpec, JobSpec
-from workers.backends.sockets import CONF_KEY
-from workers.models import Job
+from backends.base import PIPE_MOUNT, BuildSpec, JobSpec
+from backends.sockets import CONF_KEY
+from jobs.models import Job
 
 __all__ = ["PIPE_MOUNT", "build_job_spec", "build_spec_for", "build_tag", "job_dir", "pipe_name", "workdir_for"]
 

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import F, Max
 
-from workers import events
-from workers.models import Job, LogChunk
+from jobs import events
+from jobs.models import Job, LogChunk
 
 MASK = "********"
 _FLUSH_BYTES = 256 * 1024
@@ -114,10 +114,8 @@ class LogWriter:
                 text = mask("".join(self._lines), self.secrets)
                 self._lines, self._size = [], 0
             self._seq += 1
-            LogChunk.objects.create(job_id=self.job_id, seq=self._seq, text=text)
-            Job.objects.filter(pk=self.job_id).update(log_bytes=F("log_bytes") + len(text))
+            _save(self.job_id, self._seq, text)
             self._total += len(text)
-            events.job_log_appended(self.job_id, self._seq, text)
             if self._total > settings.ACC_LOG_MAX_BYTES:
                 self._keep_tail()
 
@@ -133,6 +131,20 @@ class LogWriter:
         LogChunk.objects.filter(pk__in=ids).delete()
         Job.objects.filter(pk=self.job_id).update(log_bytes=F("log_bytes") - removed)
         self._total -= removed
+
+
+def append(job_id: int, text: str) -> None:
+    """Store `text` as the job's next chunk now: a platform message about a job no worker runs (a job answered
+    from the build cache). A job being run writes through its LogWriter instead."""
+    seq = (LogChunk.objects.filter(job_id=job_id).aggregate(m=Max("seq"))["m"] or 0) + 1
+    _save(job_id, seq, text if text.endswith("\n") else text + "\n")
+
+
+def _save(job_id: int, seq: int, text: str) -> None:
+    """The one place a LogChunk row is written: saved first, then counted, then broadcast."""
+    LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
+    Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text))
+    events.job_log_appended(job_id, seq, text)
 
 
 def pump(source: Iterator[bytes], writer: LogWriter) -> threading.Thread:

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         serving.add_server_arguments(parser, port=8001)
 
     def handle(self, *args, host: str, port: int, forwarded_allow_ips: str, **options):
-        from workers.proxy import proxy_application
+        from interactive.proxy import proxy_application
 
         serving.run(
             proxy_application(),

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from workers.states import FINAL, Status
+from jobs.states import FINAL, Status
 
 
 class JobQuerySet(models.QuerySet):
@@ -53,7 +53,10 @@ class Job(models.Model):
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
     cpu_seconds = models.FloatField(null=True, blank=True, help_text="CPU time the job's processes used.")
     usage = models.JSONField(
-        null=True, blank=True, help_text="CPU and memory sampled while it ran (workers.usage), for the chart."
+        # the text names where the sampler began (now backends.usage): changing it would only add a migration
+        null=True,
+        blank=True,
+        help_text="CPU and memory sampled while it ran (workers.usage), for the chart.",
     )
 
     # timestamps of every phase
@@ -68,7 +71,7 @@ class Job(models.Model):
 
     log_bytes = models.BigIntegerField(default=0)
 
-    # the build-system cache (workers.cache)
+    # the build-system cache (builds.cache)
     cache_key = models.CharField(max_length=64, blank=True, db_index=True, help_text="Hash of `identity`.")
     identity = models.JSONField(null=True, blank=True, help_text="Everything that determines the result.")
     reused_from = models.ForeignKey(
@@ -178,7 +181,3 @@ class InteractiveSession(models.Model):
     @property
     def path(self) -> str:
         return f"/interactive/{self.token}/"
-
-    @property
-    def is_over(self) -> bool:
-        return self.ended_at is not None

@@ -39,8 +39,8 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import _create_container_args
 from docker.utils.build import tar as build_context_tar
 
-from workers.backends import manifests, sockets
-from workers.backends.base import (
+from backends import manifests, sockets
+from backends.base import (
     Backend,
     BackendError,
     BuildCancelled,
@@ -50,8 +50,9 @@ from workers.backends.base import (
     Exit,
     ImageNotFound,
     JobSpec,
+    job_name,
 )
-from workers.usage import docker_stats_usage
+from backends.usage import docker_stats_usage
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class DockerBackend(Backend):
     def _container(self, state: dict):
         """The job's container, found by its deterministic name; None once it is gone."""
         try:
-            return self.client.containers.get(state.get("name") or manifests.container_name(state["job_id"]))
+            return self.client.containers.get(state.get("name") or job_name(state["job_id"]))
         except NotFound:
             return None
 
@@ -485,7 +486,7 @@ def _exit_from(state: dict) -> Exit:
 
 
 def _name_of(state: dict) -> str:
-    return state.get("name") or manifests.container_name(state["job_id"])
+    return state.get("name") or job_name(state["job_id"])
 
 
 def _is_read_timeout(exc: Exception) -> bool:

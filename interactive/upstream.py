@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 
 import httptools
 
-from workers.backends.sockets import split_address
+from backends.sockets import split_address
 
 CONNECT_TIMEOUT = 10.0
 BUFFER_LIMIT = 256 * 1024

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers.backends.sockets import Socket
+from backends.sockets import Socket
 
 
 class BackendError(Exception):
@@ -34,6 +34,20 @@ class BuildCancelled(BuildFailed):
 
 class ImageNotFound(Exception):
     """The image a job asks for is not available; message says which and why."""
+
+
+def job_name(job_id: int) -> str:
+    """The deterministic name of what a backend runs for a job (process group, container, pod)."""
+    return f"{_JOB_PREFIX}{job_id}"
+
+
+def job_id_of(name: str) -> int | None:
+    """The job id in a name made by `job_name`; None for any other name."""
+    head, _, tail = name.rpartition("-")
+    return int(tail) if head + "-" == _JOB_PREFIX and tail.isdigit() else None
+
+
+_JOB_PREFIX = "acc-job-"
 
 
 @dataclass(frozen=True)
@@ -87,7 +101,7 @@ class JobSpec:
 
     @property
     def name(self) -> str:
-        return f"acc-job-{self.job_id}"
+        return job_name(self.job_id)
 
 
 PIPE_MOUNT = "/mnt/pipe"
@@ -189,6 +203,6 @@ class Backend(abc.ABC):
 
     def stop_by_id(self, job_id: int, *, grace: float = 1) -> None:
         """Stop and remove whatever this backend runs for `job_id`, found by its deterministic name."""
-        state = {"name": f"acc-job-{job_id}", "job_id": job_id}
+        state = {"name": job_name(job_id), "job_id": job_id}
         self.stop(state, grace=grace)
         self.cleanup(state)

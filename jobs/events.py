@@ -87,7 +87,7 @@ SESSIONS_GROUP = "interactive-sessions"
 
 
 def session_ended(token: str) -> None:
-    """Tell every proxy that a session is over, so none forwards to its server any more (workers.proxy)."""
+    """Tell every proxy that a session is over, so none forwards to its server any more (interactive.proxy)."""
     _publisher.send(SESSIONS_GROUP, {"type": "session.ended", "token": token})
 
 

@@ -3,19 +3,19 @@
 accelerator/asgi.py hands it every HTTP request and websocket under
 /interactive/ (and, with ACC_INTERACTIVE_HOST, every request to a session's
 own host). It finds the session by the unguessable id in the URL, lets
-through only the people `workers.interactive.may_use` names (anyone else
+through only the people `interactive.services.may_use` names (anyone else
 gets the same 404 as for an id that does not exist; a visitor who is not
 signed in is sent to the login page), and forwards to the address the
 worker recorded (`tcp://ip:port` or `unix:///path`):
 
-- HTTP with `workers.upstream` (httptools on an asyncio protocol, connections kept
+- HTTP with `interactive.upstream` (httptools on an asyncio protocol, connections kept
   alive per session), streamed both ways: the request body as it arrives,
   the response chunk by chunk, never buffered whole;
 - WebSocket with `websockets`, message by message in both directions, with
   the subprotocol the server picks and its close code; a handshake from a
   page of another origin is refused.
 
-What is forwarded and what is kept back is decided in `workers.proxy_rules`:
+What is forwarded and what is kept back is decided in `interactive.proxy_rules`:
 the server never sees the platform's cookies, `X-Authorization`,
 `Authorization: Bearer` or `X-Link-Token`, and may not set the platform's
 cookies. Under /interactive/ the path prefix is stripped unless the session's
@@ -52,10 +52,11 @@ from websockets.asyncio.client import unix_connect as ws_unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from accelerator.security_headers import own_page_headers
-from workers import events, interactive
-from workers import proxy_rules as rules
-from workers.backends.sockets import split_address
-from workers.upstream import Pool
+from backends.sockets import split_address
+from interactive import proxy_rules as rules
+from interactive import services
+from interactive.upstream import Pool
+from jobs import events
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class InteractiveProxy:
         again on every request, so the first request after the server is up already reaches it."""
         value, hit = (None, False) if fresh else self.targets.get(token)
         if not hit:
-            value = await database_sync_to_async(interactive.proxy_target)(token)
+            value = await database_sync_to_async(services.proxy_target)(token)
             if value is not None and value["state"] in ("ready", "over"):
                 self.targets.put(token, value)
         if value is not None and value["state"] == "over":
@@ -209,7 +210,7 @@ class InteractiveProxy:
         return value
 
     async def allowed(self, user_id: int, job_id: int) -> bool:
-        return await self._cached(self.access, (user_id, job_id), interactive.may_use_by_id, user_id, job_id)
+        return await self._cached(self.access, (user_id, job_id), services.may_use_by_id, user_id, job_id)
 
     async def _cached(self, cache: _TTLCache, key, func: Callable, *args):
         value, hit = cache.get(key)
@@ -532,7 +533,7 @@ async def _page(
     """One of our own pages. `platform` starts its links where a relative one would stay on the session's origin
     (the job page and the stylesheet are the platform's)."""
     context = {"title": title, "detail": detail, "job_id": job_id, "platform": platform, "state": state}
-    body = render_to_string("workers/interactive_state.html", {**context, "refresh": refresh}).encode()
+    body = render_to_string("interactive/interactive_state.html", {**context, "refresh": refresh}).encode()
     headers = [
         (b"content-type", b"text/html; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),

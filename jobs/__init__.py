@@ -1,0 +1,1 @@
+"""The job records: their one status writer, their events, logs and permissions."""

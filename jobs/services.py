@@ -1,0 +1,110 @@
+"""Making job records: a new job, its first save, the next attempt of a jobflow node, and queueing one."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accelerator.celery import app as celery_app
+from accelerator.crypto import encrypt_json
+from accelerator.errors import InvalidInput
+from jobs import sessions
+from jobs.models import Job, JobEvent
+from jobs.states import Status
+
+RUN_JOB_TASK = "workers.tasks.run_job_task"  # defined by workers.tasks; routed to the "jobs" queue by settings
+
+
+def new_job(
+    *,
+    version,
+    user,
+    conf: dict,
+    secrets: dict,
+    resources: dict,
+    force_build: bool = False,
+    status: str = Status.QUEUED,
+    flow_run=None,
+    node_key: str = "",
+    project=None,
+) -> Job:
+    """An unsaved job in its first state: QUEUED when it can run now, PENDING when it waits for others.
+
+    The job runs in `project` (default: its routine's). A hosted model's run
+    lives in the launcher's project, whose files it reads and writes.
+    """
+    timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
+    if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
+        raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
+    sessions.check_dispatch(user=user, conf=conf)
+    now = timezone.now()
+    return Job(
+        project=project or version.routine.project,
+        routine_version=version,
+        user=user,
+        name=version.routine.name,
+        status=status,
+        status_changed_at=now,
+        queued_at=now if status == Status.QUEUED else None,
+        conf=conf,
+        secrets_encrypted=encrypt_json(secrets) if secrets else None,
+        force_build=force_build,
+        timeout=timeout,
+        flow_run=flow_run,
+        node_key=node_key,
+        **{k: v for k, v in resources.items() if k != "timeout" and v is not None},
+    )
+
+
+def save_new(job: Job, *, reason: str) -> Job:
+    with transaction.atomic(savepoint=False):
+        if sessions.socket_of(job.conf) is not None:  # the session cap, checked again under a lock
+            sessions.check_dispatch(user=job.user, conf=job.conf, lock=True)
+        job.save(force_insert=True)
+        JobEvent.objects.create(job=job, status=job.status, reason=reason, created_at=job.status_changed_at)
+    return job
+
+
+def create_job(*, reason: str = "", **fields) -> Job:
+    job = new_job(**fields)
+    return save_new(job, reason=reason or f"submitted by {job.user}")
+
+
+def enqueue(job_id: int, *, delay: float = 0) -> None:
+    """Put a QUEUED job on the queue a worker takes it from (the task is named: workers sit above this room)."""
+    celery_app.send_task(RUN_JOB_TASK, args=(job_id,), countdown=delay if delay > 0 else None)
+
+
+def next_attempt(job: Job, *, status: str, reason: str) -> Job:
+    """A new job for the same jobflow node: same version, conf, secrets and resources; attempt + 1."""
+    now = timezone.now()
+    job = Job.objects.get(pk=job.pk)  # the caller may hold a partly loaded row
+    fields = {f.name: getattr(job, f.name) for f in Job._meta.concrete_fields if f.name in _ATTEMPT_FIELDS}
+    clone = Job.objects.create(
+        **fields,
+        attempt=job.attempt + 1,
+        status=status,
+        status_changed_at=now,
+        queued_at=now if status == Status.QUEUED else None,
+    )
+    JobEvent.objects.create(job=clone, status=status, reason=reason, created_at=now)
+    return clone
+
+
+_ATTEMPT_FIELDS = {
+    "project",
+    "routine_version",
+    "user",
+    "name",
+    "conf",
+    "secrets_encrypted",
+    "force_build",
+    "required_cores",
+    "required_ram",
+    "required_storage_local",
+    "required_storage_workflow",
+    "timeout",
+    "flow_run",
+    "node_key",
+}
