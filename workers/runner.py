@@ -22,7 +22,7 @@ from django.utils import timezone
 from accelerator.crypto import decrypt_json
 from backends import get_backend, sockets, usage
 from backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
-from builds import cache, identity
+from builds import cache, identity, images
 from files import code as code_source
 from files import digests
 from files import mappings as mapping_syntax
@@ -70,6 +70,7 @@ class JobRunner:
         self.pipe_before: dict[str, str] | None = None
         self.image: str | None = None
         self.session: InteractiveSession | None = None
+        self._next_beat = 0.0  # when _beat_and_ask next refreshes the heartbeat
         self.session_end = ""  # how an interactive session ended: "stopped", "timeout" or "" (the server exited)
 
     # --- entry point ----------------------------------------------------------
@@ -138,7 +139,13 @@ class JobRunner:
         if needs_build:
             build = backend_spec.build_spec_for(self.job, code_dir=code_dir, code_id=code_id)
             try:
-                image = self.backend.build(build, log=self.writer.write, should_stop=self._cancel_requested)
+                with images.single_flight(
+                    build.tag,
+                    timeout=build.timeout,
+                    should_stop=self._beat_and_ask,
+                    on_wait=lambda: self.writer.info(f"Waiting for another job that builds {build.tag}."),
+                ):
+                    image = self.backend.build(build, log=self.writer.write, should_stop=self._beat_and_ask)
             except BuildCancelled:
                 raise JobCancelled from None
             except BuildTimedOut as exc:
@@ -462,6 +469,14 @@ class JobRunner:
         value = (self.job.conf or {}).get(key, "")
         parse = mapping_syntax.parse_input_mappings if key == "input_mappings" else mapping_syntax.parse_output_mappings
         return parse(value) if value else []
+
+    def _beat_and_ask(self) -> bool:
+        """Polled during long steps (a build, waiting for another job's build): keep the heartbeat fresh at
+        most once per ACC_HEARTBEAT_EVERY; whether someone asked to cancel."""
+        if time.monotonic() >= self._next_beat:
+            self._next_beat = time.monotonic() + settings.ACC_HEARTBEAT_EVERY
+            Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
+        return self._cancel_requested()
 
     def _cancel_requested(self) -> bool:
         return Job.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists()
