@@ -133,9 +133,6 @@ class Backend(abc.ABC):
     def wait(self, state: dict, timeout: float | None) -> Exit | None:
         """Block up to `timeout` seconds; the Exit once the job ended, else None."""
 
-    def poll(self, state: dict) -> Exit | None:
-        return self.wait(state, 0)
-
     @abc.abstractmethod
     def logs(self, state: dict) -> Iterator[bytes]:
         """Yield output (stdout and stderr) from the start, following until the job ends."""

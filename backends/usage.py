@@ -21,13 +21,8 @@ class UsageRecorder:
         self.max_points = max_points
         self.samples: list[tuple[float, float, int]] = []  # (seconds since start, cpu seconds so far, memory)
         self.peak = 0
-        self._last = None
-
-    def due(self, now: float) -> bool:
-        return self._last is None or now - self._last >= self.every
 
     def add(self, t: float, cpu_seconds: float, memory: int) -> None:
-        self._last = t
         self.peak = max(self.peak, memory)
         self.samples.append((round(t, 3), cpu_seconds, memory))
         if len(self.samples) > self.max_points:

@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accelerator.errors import DomainError, Forbidden, NotFound
-from files import services as files
+from files import services as file_services
 from hosting import access, forms, services
 from hosting.models import HostedModel, HostedVersion, Policy, VersionStatus, Via
 from jobs.states import FINAL, Status
@@ -313,7 +313,7 @@ def _launch(request, model, token, version, form, *, widget: bool):
         )
     except DomainError as exc:
         for relpath in stored:
-            files.delete_path(project=project, relpath=posixpath.dirname(relpath))
+            file_services.delete_path(project=project, relpath=posixpath.dirname(relpath))
         form.errors.setdefault(forms.field_of(exc.detail) or "root", []).append(exc.detail)
         return None
 
@@ -323,7 +323,7 @@ def _store_upload(model: HostedModel, project: Project, upload) -> str:
     name = posixpath.basename((upload.name or "").replace("\\", "/"))
     name = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" .")[:120] or "upload"
     relpath = f"hosted/{model.slug}/uploads/{secrets.token_hex(8)}/{name}"
-    files.write_file(project=project, relpath=relpath, stream=upload)
+    file_services.write_file(project=project, relpath=relpath, stream=upload)
     return relpath
 
 

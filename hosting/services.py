@@ -27,7 +27,7 @@ from django.utils import timezone
 from accelerator.crypto import hashing_key
 from accelerator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from files import jobstore
-from files import services as files
+from files import services as file_services
 from files.digests import path_digests
 from hosting import access, schemas
 from hosting.models import HostedModel, HostedRun, HostedVersion, Kind, Policy, VersionStatus, Via
@@ -361,8 +361,8 @@ def _chosen_inputs(version: HostedVersion, project: Project, given, selected: li
     paths: dict[str, str] = {k: v for k, v in given.items() if v not in (None, "")}
     free = [name for name in declared if name not in paths]
     for selected_path in selected:
-        relpath = files.clean_relpath(selected_path)
-        kind = files.path_kind(project=project, relpath=relpath) if relpath else None
+        relpath = file_services.clean_relpath(selected_path)
+        kind = file_services.path_kind(project=project, relpath=relpath) if relpath else None
         if kind is None:
             raise InvalidInput(f"Selected '{selected_path}' does not exist in project '{project.slug}'.")
         slot = next((n for n in free if declared[n]["kind"] == kind), None)
@@ -382,8 +382,8 @@ def _chosen_inputs(version: HostedVersion, project: Project, given, selected: li
         if not isinstance(raw, str):
             raise InvalidInput(f"Input '{name}' must be a path string, e.g. acc://{project.slug}/data/input.csv.")
         url = raw if raw.startswith("acc://") else f"acc://{project.slug}/{raw.lstrip('/')}"
-        relpath = files.resolve_acc_url(url, project=project).rstrip("/")
-        kind = files.path_kind(project=project, relpath=relpath) if relpath else None
+        relpath = file_services.resolve_acc_url(url, project=project).rstrip("/")
+        kind = file_services.path_kind(project=project, relpath=relpath) if relpath else None
         if kind is None:
             raise InvalidInput(f"Input '{name}': '{raw}' does not exist in project '{project.slug}'.")
         if kind != item["kind"]:

@@ -31,7 +31,7 @@ from jobs import sessions
 from jobs.models import InteractiveSession, Job
 from jobs.states import FINAL, Status
 from routines import permissions
-from workers import services as running
+from workers import services as worker_services
 
 # (user, job) -> True/False when the rule owns the job's session, None when it does not: registered at app start
 AccessRule = Callable[[object, Job], "bool | None"]
@@ -98,13 +98,13 @@ def stop_session(*, job: Job, user) -> InteractiveSession | None:
     if job.status in FINAL or (session is not None and session.ended_at is not None):
         return session
     if session is None or job.status != Status.RUNNING:
-        running.cancel_job(job=job, user=user)
+        worker_services.cancel_job(job=job, user=user)
         return session
     InteractiveSession.objects.filter(pk=session.pk, stop_requested_at__isnull=True).update(
         stop_requested_at=timezone.now(), stopped_by=user
     )
     sessions.mark_ended(session)
-    running.stop_backend(job)  # at once, not at the worker's next heartbeat
+    worker_services.stop_backend(job)  # at once, not at the worker's next heartbeat
     return sessions.reload(session)
 
 

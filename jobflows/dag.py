@@ -25,10 +25,6 @@ class DagError(ValueError):
     pass
 
 
-def is_tree(body: dict) -> bool:
-    return isinstance(body, dict) and body.get("format") != NATIVE_FORMAT
-
-
 def is_single_task(tree: dict) -> bool:
     return not tree.get("is_holder_job") and not tree.get("children") and not tree.get("callback")
 

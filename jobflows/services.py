@@ -19,7 +19,7 @@ from jobs import permissions as job_permissions
 from jobs.models import Job, JobEvent
 from jobs.services import create_job, enqueue, next_attempt
 from jobs.states import CANCELLED_MESSAGE, FINAL, UNSUCCESSFUL, Status, transition
-from routines import services as routines
+from routines import services as routine_services
 from routines.limits import task_limits
 from routines.task_spec import SpecError, normalize_task
 
@@ -42,13 +42,13 @@ def dispatch_flow(*, project, user, body: dict) -> Job:
             task = normalize_task(node, limits=task_limits())
         except SpecError as exc:
             raise InvalidInput(f"Node {node['id']}: {exc}") from None
-        tasks[node["id"]] = {**task, "spec": routines.validate_spec(project=project, spec=task["spec"])}
+        tasks[node["id"]] = {**task, "spec": routine_services.validate_spec(project=project, spec=task["spec"])}
     with transaction.atomic():
         nodes = {}
         for key in dag["order"]:
             task = tasks[key]
-            routine = routines.get_or_create_routine(project=project, name=task["name"], user=user)
-            version = routines.record_version(routine=routine, spec=task["spec"], user=user)
+            routine = routine_services.get_or_create_routine(project=project, name=task["name"], user=user)
+            version = routine_services.record_version(routine=routine, spec=task["spec"], user=user)
             nodes[key] = {**{k: task[k] for k in ("conf", "secrets", "resources", "force_build")}, "version": version}
         return start_flow(project=project, user=user, dag=dag, nodes=nodes)
 

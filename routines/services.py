@@ -9,7 +9,7 @@ from django.db.models import Max
 from accelerator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from files import code as code_source
 from files import mappings as mapping_syntax
-from files import services as files
+from files import services as file_services
 from routines import permissions
 from routines.limits import task_limits
 from routines.models import BaseStack, Membership, Project, Role, Routine, RoutineVersion, slug_validator
@@ -103,7 +103,7 @@ def validate_mappings(*, project: Project, conf: dict) -> None:
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     for url in [p.source for p in inputs] + [p.destination for p in outputs]:
-        files.resolve_acc_url(url, project=project)
+        file_services.resolve_acc_url(url, project=project)
 
 
 def record_version(*, routine: Routine, spec: dict, user) -> RoutineVersion:

@@ -13,8 +13,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accelerator.errors import DomainError, Forbidden, NotFound
-from files import services as files
-from jobflows import services as jobflows
+from files import services as file_services
+from jobflows import services as flow_services
 from jobs import permissions as job_permissions
 from jobs.models import LogChunk
 from routines import permissions
@@ -22,7 +22,7 @@ from routines.models import Routine
 from web import forms, launchers, pages, schema_form
 from web import services as web_services
 from workers import dispatch
-from workers import services as workers
+from workers import services as worker_services
 
 _STATUS = {NotFound: 404, Forbidden: 403}
 
@@ -136,7 +136,7 @@ def job_log(request, pk: int):
 @require_POST
 def job_cancel(request, pk: int):
     job = job_permissions.readable_job(request.user, pk)
-    workers.cancel_job(job=job, user=request.user)
+    worker_services.cancel_job(job=job, user=request.user)
     return redirect("web-job", pk=job.pk)
 
 
@@ -145,7 +145,7 @@ def job_cancel(request, pk: int):
 def job_retry(request, pk: int):
     job = job_permissions.readable_job(request.user, pk)
     try:
-        jobflows.retry_flow(root=job, user=request.user)
+        flow_services.retry_flow(root=job, user=request.user)
     except DomainError as exc:
         return render(request, "web/error.html", {"detail": exc.detail, "back": job}, status=400)
     return redirect("web-job", pk=job.pk)
@@ -173,8 +173,8 @@ def job_rerun(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def file_explorer(request, slug: str, path: str = ""):
     project = permissions.get_project(request.user, slug)
-    relpath = files.clean_relpath(path)
-    if files.path_kind(project=project, relpath=relpath) == "file":
+    relpath = file_services.clean_relpath(path)
+    if file_services.path_kind(project=project, relpath=relpath) == "file":
         return HttpResponseRedirect(f"/api/v1/projects/{project.slug}/files/{quote(relpath)}")
     errors: dict[str, list[str]] = {}
     data: dict = {}
@@ -187,7 +187,7 @@ def file_explorer(request, slug: str, path: str = ""):
                 raise
             except DomainError as exc:
                 errors = {_error_field(data): [exc.detail]}
-    listing = files.list_folder(project=project, relpath=relpath)
+    listing = file_services.list_folder(project=project, relpath=relpath)
     routines_ = Routine.objects.filter(project=project, latest_version__isnull=False).order_by("name")
     context = {
         "project": project,
@@ -220,14 +220,14 @@ def _file_action(request, project, relpath: str, data: dict):
     if not permissions.can_write_files(request.user, project):
         raise Forbidden("Changing files needs the member role in this project.")
     if data["action"] == "mkdir":
-        files.make_folder(project=project, relpath=posixpath.join(relpath, data["name"]))
+        file_services.make_folder(project=project, relpath=posixpath.join(relpath, data["name"]))
     elif data["action"] == "rename":
-        files.rename_path(project=project, relpath=data["path"], new_name=data["new_name"])
+        file_services.rename_path(project=project, relpath=data["path"], new_name=data["new_name"])
     elif data["action"] == "move":
-        files.move_paths(project=project, relpaths=data["paths"], folder=data["destination"])
+        file_services.move_paths(project=project, relpaths=data["paths"], folder=data["destination"])
     elif data["action"] == "delete":
         for path in data["paths"]:
-            files.delete_path(project=project, relpath=path)
+            file_services.delete_path(project=project, relpath=path)
     return redirect("web-files", slug=project.slug, path=relpath)
 
 

@@ -9,14 +9,15 @@ from django.db import transaction
 from accelerator.errors import Forbidden, InvalidInput, NotFound
 from backends import get_backend
 from builds import cache
-from files import services as project_files
-from jobflows import services as flows
+from files import services as file_services
+from jobflows import dag
+from jobflows import services as flow_services
 from jobs.backend_spec import workdir_for
 from jobs.models import Job
 from jobs.services import enqueue, new_job, save_new
 from jobs.states import Status
 from routines import permissions
-from routines import services as routines
+from routines import services as routine_services
 from routines.limits import task_limits
 from routines.models import Project, Role, Routine, RoutineVersion
 from routines.task_spec import SpecError, normalize_task
@@ -61,16 +62,16 @@ def dispatch_task_tree(*, project: Project, user, tree: dict):
         raise Forbidden(f"Dispatching needs the member role in project '{project.slug}'; viewers cannot run jobs.")
     if not isinstance(tree, dict):
         raise InvalidInput("The dispatch body must be a JSON object (a task tree).")
-    if tree.get("format") or tree.get("children") or tree.get("callback") or tree.get("is_holder_job"):
-        return flows.dispatch_flow(project=project, user=user, body=tree)
+    if tree.get("format") or not dag.is_single_task(tree):
+        return flow_services.dispatch_flow(project=project, user=user, body=tree)
     try:
         task = normalize_task(tree, limits=task_limits())
     except SpecError as exc:
         raise InvalidInput(str(exc)) from None
     with transaction.atomic():
-        spec = routines.validate_spec(project=project, spec=task["spec"])
-        routine = routines.get_or_create_routine(project=project, name=task["name"], user=user)
-        version = routines.record_version(routine=routine, spec=spec, user=user)
+        spec = routine_services.validate_spec(project=project, spec=task["spec"])
+        routine = routine_services.get_or_create_routine(project=project, name=task["name"], user=user)
+        version = routine_services.record_version(routine=routine, spec=spec, user=user)
         return submit_job(
             version=version,
             user=user,
@@ -104,7 +105,7 @@ def run_routine(
     if version.routine_id != routine.pk:
         raise NotFound("That version does not belong to this routine.")
     merged = {**(version.spec.get("conf") or {}), **(conf or {})}
-    routines.validate_mappings(project=routine.project, conf=merged)
+    routine_services.validate_mappings(project=routine.project, conf=merged)
     return submit_job(
         version=version,
         user=user,
@@ -131,12 +132,12 @@ def selection_conf(*, project: Project, version: RoutineVersion, paths: list[str
     workdir = workdir_for(version.spec["stack"], uses_images=get_backend().uses_images)
     base = f"{workdir.rstrip('/')}/{SELECTION_DIR}" if workdir else "/mnt/inputs"
     chosen, pairs = {"file": [], "folder": []}, []
-    for relpath in dict.fromkeys(project_files.clean_relpath(p) for p in paths):
+    for relpath in dict.fromkeys(file_services.clean_relpath(p) for p in paths):
         if not relpath:
             raise InvalidInput("The project root cannot be selected; select files or folders inside it.")
         if ":" in relpath or ";" in relpath:
             raise InvalidInput(f"'{relpath}' cannot be handed to a job: rename it without ':' or ';'.")
-        kind = project_files.path_kind(project=project, relpath=relpath)
+        kind = file_services.path_kind(project=project, relpath=relpath)
         if kind is None:
             raise NotFound(f"'{relpath}' does not exist in project '{project.slug}'.")
         slash = "/" if kind == "folder" else ""

@@ -4,7 +4,7 @@ build cache) calls `job_ended` once the job's final transition succeeded."""
 from __future__ import annotations
 
 from builds import cache
-from jobflows import services as flows
+from jobflows import services as flow_services
 
 
 def job_ended(job_id: int, flow_run_id: int | None, *, keep_one: bool = False) -> int | None:
@@ -15,5 +15,5 @@ def job_ended(job_id: int, flow_run_id: int | None, *, keep_one: bool = False) -
     """
     cache.release_joiners(job_id)
     if flow_run_id:
-        return flows.advance_flow(flow_run_id, keep_one=keep_one)
+        return flow_services.advance_flow(flow_run_id, keep_one=keep_one)
     return None

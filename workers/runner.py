@@ -27,7 +27,7 @@ from files import code as code_source
 from files import digests
 from files import mappings as mapping_syntax
 from files import services as file_services
-from jobflows import services as flows
+from jobflows import services as flow_services
 from jobs import backend_spec, logs, sessions
 from jobs.models import InteractiveSession, Job, JobOutput
 from jobs.states import CANCELLED_MESSAGE, Status, transition
@@ -115,7 +115,7 @@ class JobRunner:
         """Look up a job that was not looked up at dispatch (a jobflow node, or one whose identity needs git
         or the engine); end it with an identical job's result if there is one. Nothing has started yet."""
         try:
-            decision = cache.lookup(self.job, upstream=flows.upstream_keys(self.job))
+            decision = cache.lookup(self.job, upstream=flow_services.upstream_keys(self.job))
         except Exception:
             log.warning("job %s: cache lookup failed; the job runs", self.job.pk, exc_info=True)
             return False
@@ -231,7 +231,7 @@ class JobRunner:
             image=image,
             code_info=self.code_info,
             input_files=self.input_files,
-            upstream=flows.upstream_keys(self.job),
+            upstream=flow_services.upstream_keys(self.job),
         )
         key = identity.key_of(document)
         Job.objects.filter(pk=self.job.pk).update(identity=document, cache_key=key)
@@ -508,7 +508,7 @@ class JobRunner:
         ready = job_ended(self.job.pk, self.job.flow_run_id, keep_one=True)  # before cleaning up: children wait
         self._cleanup()
         if self.job.flow_run_id and ready is None:
-            flows.release_volume(self.job.flow_run_id)
+            flow_services.release_volume(self.job.flow_run_id)
         return ready
 
     def _cleanup(self) -> None:

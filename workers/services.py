@@ -11,7 +11,7 @@ from django.utils import timezone
 from accelerator.errors import Forbidden
 from backends import get_backend
 from builds import cache
-from jobflows import services as flows
+from jobflows import services as flow_services
 from jobs import backend_spec, permissions
 from jobs.models import Job
 from jobs.services import enqueue
@@ -58,7 +58,7 @@ def cancel_job(*, job: Job, user) -> Job:
     else:
         _cancel_one(job, reason)
     if flow_id:
-        flows.advance_flow(flow_id)
+        flow_services.advance_flow(flow_id)
     job.refresh_from_db()
     return job
 
@@ -131,7 +131,7 @@ def reconcile_jobs() -> dict:
         "settled": settled,
         "resent": resent,
         "removed": removed,
-        "pipes": flows.remove_stale_pipes(),
+        "pipes": flow_services.remove_stale_pipes(),
         "joined": joiners,
     }
 

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accelerator.errors import InvalidInput, NotFound
-from jobflows import services as flows
+from jobflows import services as flow_services
 from jobs import permissions as job_permissions
 from jobs.models import LogChunk
 from jobs.permissions import readable_job
@@ -125,5 +125,5 @@ class RetryView(APIView):
 
     @extend_schema(request=None, responses={202: JobDetailSerializer})
     def post(self, request, pk):
-        root = flows.retry_flow(root=readable_job(request.user, pk), user=request.user)
+        root = flow_services.retry_flow(root=readable_job(request.user, pk), user=request.user)
         return Response(JobDetailSerializer(root).data, status=202)

@@ -129,10 +129,10 @@ def test_logs_follow_a_running_job_until_it_ends_and_wait_none_blocks(docker_bac
     state = docker_backend.start(make_spec("echo first; sleep 1; echo second"))
     chunks = iter(docker_backend.logs(state))
     assert next(chunks) == b"first\n"
-    assert docker_backend.poll(state) is None  # we read "first" while it still runs
+    assert docker_backend.wait(state, 0) is None  # we read "first" while it still runs
     assert b"".join(chunks) == b"second\n"
     assert docker_backend.wait(state, None) == Exit(0)
-    assert docker_backend.poll(state) == Exit(0)
+    assert docker_backend.wait(state, 0) == Exit(0)
 
 
 def test_start_with_a_missing_image_raises_image_not_found(docker_backend, docker_client, make_spec):
@@ -163,7 +163,7 @@ def test_wait_times_out_then_stop_and_cleanup_leave_no_container(docker_backend,
     started = time.monotonic()
     assert docker_backend.wait(state, 1) is None
     assert 0.9 <= time.monotonic() - started < 5
-    assert docker_backend.poll(state) is None
+    assert docker_backend.wait(state, 0) is None
     docker_backend.stop(state, grace=1)
     assert docker_backend.wait(state, 10) is not None
     docker_backend.cleanup(state)

@@ -144,7 +144,7 @@ class Command(BaseCommand):
         self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD} ({role}), project demo, model demo-hosted")
 
     def _hosted(self, project, user):
-        from hosting import services as hosting
+        from hosting import services as hosting_services
         from hosting.models import HostedModel
 
         if HostedModel.objects.filter(slug="demo-hosted").exists():
@@ -160,7 +160,7 @@ class Command(BaseCommand):
             "routine": routine.pk,
             "outputs": [{"path": "/code/out/", "name": "result"}],
         }
-        hosting.publish(user=user, project_slug=project.slug, data=data)
+        hosting_services.publish(user=user, project_slug=project.slug, data=data)
 
     def _demo_data(self, project):
         from django.core.files.base import ContentFile
