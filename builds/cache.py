@@ -233,7 +233,7 @@ def settle_reused(job: Job, origin: Job, *, document: dict | None = None, key: s
         log.warning("reuse of job %s for job %s failed", origin.pk, job.pk, exc_info=True)
         Job.objects.filter(pk=job.pk).update(cache_note=f"Reusing job #{origin.pk} failed ({exc}); the job runs."[:500])
         return False
-    saved = _run_seconds(origin)
+    saved = run_seconds(origin) or 0.0
     text = (
         f"[INFO] Reused the result of job #{origin.pk} (identity {key or origin.cache_key}); no container was started."
         f" Time saved: {saved:.1f} s.\n"
@@ -254,9 +254,10 @@ def settle_reused(job: Job, origin: Job, *, document: dict | None = None, key: s
     )
 
 
-def _run_seconds(job: Job) -> float:
+def run_seconds(job: Job) -> float | None:
+    """How long `job` took from its first phase to its end (what reusing it saves); None if unknown."""
     start = job.building_at or job.mapping_inputs_at or job.running_at
-    return (job.finished_at - start).total_seconds() if start and job.finished_at else 0.0
+    return (job.finished_at - start).total_seconds() if start and job.finished_at else None
 
 
 def _put_outputs_in_place(job: Job, origin: Job) -> None:

@@ -1,4 +1,4 @@
-"""Everything about one job in one place: the "why" of the cache and the job directory archive."""
+"""The job directory: everything about one job in one zip (its "why" comes from builds.why)."""
 
 from __future__ import annotations
 
@@ -6,61 +6,13 @@ import json
 import tempfile
 import zipfile
 
-from builds import identity
+from builds import cache
+from builds.why import explain
 from files import code as code_source
 from files import jobstore
-from jobs import permissions as job_permissions
 from jobs.models import Job, JobEvent, JobOutput, LogChunk
 from jobs.states import Status
-
-_NEAREST_WINDOW = 50
-
-
-def explain(job: Job, user) -> dict:
-    """Why `job` was or was not reused: the cache's note, and the nearest earlier job with what differs."""
-    reused = job.status == Status.SUCCEEDED and job.reused_from_id is not None
-    answer = {
-        "job": job.pk,
-        "key": job.cache_key or None,
-        "reused": reused,
-        "reused_from": job.reused_from_id if reused else None,
-        "explanation": job.cache_note or _default_note(job),
-        "nearest": None,
-    }
-    if not job.identity:
-        return answer
-    if reused:
-        answer["nearest"] = {"id": job.reused_from_id, "differences": [], "status": Status.SUCCEEDED}
-        return answer
-    earlier = Job.objects.filter(pk__lt=job.pk, identity__isnull=False).select_related("project")
-    if job.routine_version_id:
-        earlier = earlier.filter(routine_version__routine_id=job.routine_version.routine_id)
-    best = None
-    for other in earlier.order_by("-pk")[:_NEAREST_WINDOW]:
-        if not job_permissions.can_read_job(user, other):
-            continue
-        diff = identity.differences(other.identity, job.identity)
-        if best is None or len(diff) < len(best[1]):
-            best = (other, diff)
-        if not diff:
-            break
-    if best is not None:
-        other, diff = best
-        answer["nearest"] = {
-            "id": other.pk,
-            "status": other.status,
-            "created_at": other.created_at.isoformat(),
-            "differences": diff,
-        }
-    return answer
-
-
-def _default_note(job: Job) -> str:
-    if job.routine_version_id is None:
-        return "A jobflow's root runs nothing itself; see its nodes."
-    if not job.identity:
-        return "The job's identity is not known yet; it is recorded when the job starts."
-    return "No earlier successful job with this identity that you may read."
+from workers.serializers import JobSerializer
 
 
 def profiling(job: Job) -> dict:
@@ -85,10 +37,8 @@ def profiling(job: Job) -> dict:
         "usage": job.usage,
     }
     if job.reused_from_id and job.status == Status.SUCCEEDED:
-        original = job.reused_from
-        start = original.building_at or original.mapping_inputs_at or original.running_at
-        ran = (original.finished_at - start).total_seconds() if start and original.finished_at else None
-        result.update(reused_from=original.pk, original_run_seconds=ran, time_saved_seconds=ran)
+        ran = cache.run_seconds(job.reused_from)
+        result.update(reused_from=job.reused_from_id, original_run_seconds=ran, time_saved_seconds=ran)
     return result
 
 
@@ -107,7 +57,6 @@ def _code_snapshot(job: Job) -> dict:
 
 def archive(job: Job, user) -> tempfile.SpooledTemporaryFile:
     """A zip of the job directory: job, identity, code manifest, log, outputs, events, profiling, why."""
-    from workers.serializers import JobSerializer
 
     def dump(value) -> str:
         return json.dumps(value, indent=2, sort_keys=True, default=str) + "\n"

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accelerator.errors import InvalidInput, NotFound
+from builds import why
 from jobflows import services as flow_services
 from jobs import permissions as job_permissions
 from jobs.models import LogChunk
@@ -66,7 +67,7 @@ class JobWhyView(APIView):
     @extend_schema(responses=dict, summary="Why a job was or was not answered from the build-system cache")
     def get(self, request, pk):
         job = readable_job(request.user, pk)
-        return Response(jobdir.explain(job, request.user))
+        return Response(why.explain(job, request.user))
 
 
 class JobDirectoryView(APIView):
