@@ -250,6 +250,8 @@ ACC_USAGE_EVERY = env_float("ACC_USAGE_EVERY", 1.0)  # seconds between CPU / mem
 # settles jobs whose heartbeat is older than ACC_HEARTBEAT_TIMEOUT.
 ACC_HEARTBEAT_EVERY = env_float("ACC_HEARTBEAT_EVERY", 5.0)
 ACC_HEARTBEAT_TIMEOUT = env_float("ACC_HEARTBEAT_TIMEOUT", 60.0)
+# How often a worker looks for a cancel or session-stop request while its job runs (the web only records them).
+ACC_CANCEL_CHECK_EVERY = env_float("ACC_CANCEL_CHECK_EVERY", 1.0)
 ACC_QUEUE_RESEND_AFTER = env_float("ACC_QUEUE_RESEND_AFTER", 300.0)
 # A failed jobflow keeps its workflow volume this long (s), so a retry finds the files its parents left.
 ACC_PIPE_RETENTION = env_int("ACC_PIPE_RETENTION", 24 * 3600)

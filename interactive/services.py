@@ -103,8 +103,7 @@ def stop_session(*, job: Job, user) -> InteractiveSession | None:
     InteractiveSession.objects.filter(pk=session.pk, stop_requested_at__isnull=True).update(
         stop_requested_at=timezone.now(), stopped_by=user
     )
-    sessions.mark_ended(session)
-    worker_services.stop_backend(job)  # at once, not at the worker's next heartbeat
+    sessions.mark_ended(session)  # the proxy stops forwarding now; the job's worker stops the server within a second
     return sessions.reload(session)
 
 

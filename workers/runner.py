@@ -282,10 +282,10 @@ class JobRunner:
                 self.writer.error(f"Timeout: the job ran longer than {timeout} s and is being stopped.")
                 self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
                 return (self.backend.wait(self.state, 30) or Exit(-1)), True
-            exit_ = self.backend.wait(self.state, min(remaining, settings.ACC_HEARTBEAT_EVERY))
+            exit_ = self.backend.wait(self.state, min(remaining, settings.ACC_CANCEL_CHECK_EVERY))
             if exit_ is not None:
                 return exit_, False
-            self._beat()
+            self._stop_if_cancelled()
 
     def _wait_session(self) -> tuple[Exit, bool]:
         """`_wait` of an interactive job: announce the URL once the server accepts connections, and end the
@@ -295,9 +295,9 @@ class JobRunner:
         deadline and the stop request. Until the server is ready the loop turns
         four times a second (once a second after the first half minute: a server
         that is slow to start should not cost a query and a probe every 250 ms
-        for an hour), then once per heartbeat.
+        for an hour), then once per ACC_CANCEL_CHECK_EVERY.
         """
-        session, ready, next_beat, since = self.session, False, 0.0, time.monotonic()
+        session, ready, since = self.session, False, time.monotonic()
         while True:
             fresh = sessions.reload(session)
             if ready and fresh.ends_at != session.ends_at:
@@ -316,21 +316,19 @@ class JobRunner:
                 return self._stop_and_wait(), True
             if not ready:
                 ready = self._announce_when_ready(session)
-            step = settings.ACC_HEARTBEAT_EVERY if ready else (0.25 if time.monotonic() - since < 30 else 1.0)
+            step = settings.ACC_CANCEL_CHECK_EVERY if ready else (0.25 if time.monotonic() - since < 30 else 1.0)
             exit_ = self.backend.wait(self.state, min(remaining, step))
             if exit_ is not None:
                 self.session = sessions.reload(session)
-                if self.session.stop_requested_at is not None:  # the web stopped the server directly
+                if self.session.stop_requested_at is not None:  # asked to stop just as the server exited
                     self.session_end = "stopped"
                 return exit_, False
-            if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + settings.ACC_HEARTBEAT_EVERY
-                self._beat()
+            self._stop_if_cancelled()
 
-    def _beat(self) -> None:
-        """Tell the reconciler this job is watched, and stop it if someone asked to cancel it."""
-        Job.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
-        if self._cancel_requested():
+    def _stop_if_cancelled(self) -> None:
+        """A turn of a wait: keep the heartbeat fresh, and stop the job if someone asked to cancel it (the web
+        only records the request; the engine is asked from here)."""
+        if self._beat_and_ask():
             self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
 
     def _announce_when_ready(self, session: InteractiveSession) -> bool:

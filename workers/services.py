@@ -6,8 +6,10 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from accelerator.celery import app as celery_app
 from accelerator.errors import Forbidden
 from backends import get_backend
 from builds import cache
@@ -20,6 +22,8 @@ from workers.ending import job_ended
 from workers.runner import JobRunner
 
 log = logging.getLogger(__name__)
+
+CANCEL_ORPHAN_TASK = "workers.tasks.cancel_orphan_task"
 
 
 def execute_job(job_id: int) -> None:
@@ -69,21 +73,19 @@ def _cancel_one(job: Job, reason: str) -> None:
     ):
         cache.release_joiners(job.pk)  # its flow, if any, is advanced once by cancel_job
         return
+    # A running job's worker sees the request within ACC_CANCEL_CHECK_EVERY and stops it; the request itself
+    # never talks to the engine. A job nobody watches any more is stopped and settled by a worker task.
     job.refresh_from_db()
-    if job.status in ACTIVE:
-        stop_backend(job)
-        if _worker_gone(job):  # nobody will settle it: do it here
-            _settle_orphan(job, Status.CANCELLED, CANCELLED_MESSAGE, error_code="cancelled")
+    if job.status in ACTIVE and _worker_gone(job):
+        job_id = job.pk
+        transaction.on_commit(lambda: celery_app.send_task(CANCEL_ORPHAN_TASK, args=(job_id,)))
 
 
-def stop_backend(job: Job) -> None:
-    """Ask the backend to stop the job's process now (TERM, KILL after the grace); failures are only logged."""
-    if not job.backend_state:
-        return
-    try:
-        get_backend(job.backend or None).stop(job.backend_state, grace=settings.ACC_STOP_GRACE)
-    except Exception:
-        log.warning("could not stop job %s on %s", job.pk, job.backend, exc_info=True)
+def cancel_orphan(job_id: int) -> None:
+    """In a worker: stop and settle a cancelled job whose own worker stopped answering."""
+    job = Job.objects.filter(pk=job_id, status__in=ACTIVE).first()
+    if job is not None and _worker_gone(job):
+        _settle_orphan(job, Status.CANCELLED, CANCELLED_MESSAGE, error_code="cancelled")
 
 
 def _worker_gone(job: Job) -> bool:

@@ -9,5 +9,10 @@ def run_job_task(job_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def cancel_orphan_task(job_id: int) -> None:
+    services.cancel_orphan(job_id)
+
+
+@shared_task(ignore_result=True)
 def reconcile_task() -> dict:
     return services.reconcile_jobs()
