@@ -1,7 +1,7 @@
 """The execution-backend interface.
 
 A backend knows *where* a job runs, never *what* a job is: it receives a
-frozen JobSpec built by workers.services and never imports models. Names are
+frozen JobSpec built by jobs.backend_spec and never imports models. Names are
 deterministic (`acc-job-<id>`), so a restarted worker or the reconciler finds
 what an earlier process started, and every method is safe to call twice.
 """

@@ -71,7 +71,7 @@ def _cancel_one(job: Job, reason: str) -> None:
     if job.status in (Status.PENDING, Status.QUEUED) and transition(
         job.pk, Status.CANCELLED, reason=reason, error_code="cancelled", message=CANCELLED_MESSAGE
     ):
-        cache.release_joiners(job.pk)  # its flow, if any, is advanced once by cancel_job
+        job_ended(job.pk, None)  # its flow, if any, moves on once, in cancel_job
         return
     # A running job's worker sees the request within ACC_CANCEL_CHECK_EVERY and stops it; the request itself
     # never talks to the engine. A job nobody watches any more is stopped and settled by a worker task.
