@@ -147,6 +147,18 @@ ensure_sandbox() {
     say sandbox "installed bubblewrap and socat"
 }
 
+ensure_stress() {
+    # tests that race (parallel builds) run beside a CPU load, as a busy machine would give them
+    if command -v stress-ng >/dev/null; then
+        say stress "stress-ng present"
+        return
+    fi
+    say stress "installing stress-ng"
+    apt_install stress-ng
+    command -v stress-ng >/dev/null || die stress "apt installed stress-ng but it is not on PATH"
+    say stress "installed stress-ng"
+}
+
 [ "$(id -u)" = 0 ] || echo "services.sh: not root; starting or installing anything will fail" >&2
 ensure_postgres
 ensure_redis
@@ -156,3 +168,4 @@ ensure_images
 ensure_chromium
 ensure_compose
 ensure_sandbox
+ensure_stress
