@@ -407,6 +407,8 @@ class LocalBackend(Backend):
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
+        if self.who.drop:  # the worker is root: what it put there must stay writable by the jobs that follow
+            sandbox.chown_tree(target, self.who.uid, self.who.gid)
 
     def running_job_ids(self) -> set[int]:
         with _LOCK:

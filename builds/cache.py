@@ -15,9 +15,11 @@ starts. The worker records the identity of what it really ran
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,6 +285,7 @@ def save_snapshot(job_id: int, key: str, exported: Path, *, before: dict[str, st
     target = snapshot_path(job_id, key)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
+    seen: dict[str, str | None] = {}  # each kept file -> what the volume held there when the node started
     with tarfile.open(partial, "w") as tar:
         for root, dirs, names in os.walk(exported):
             dirs.sort()
@@ -293,15 +296,44 @@ def save_snapshot(job_id: int, key: str, exported: Path, *, before: dict[str, st
                 relpath = path.relative_to(exported).as_posix()
                 if before.get(relpath) != file_services.sha256_of(path):
                     tar.add(path, arcname=relpath, recursive=False)
+                    seen[relpath] = before.get(relpath)
+    _seen_path(target).write_text(json.dumps(seen))
     partial.replace(target)
     return target
 
 
 def restore_snapshot(job: Job, origin: Job) -> None:
+    """Put back in the run's volume what `origin` left there, where the volume still holds what `origin` found.
+
+    A file that is already different (a sibling node running at the same time
+    wrote it, and the original's snapshot caught that sibling's older copy) is
+    left alone, so a reused node never overwrites a neighbour's fresh output.
+    """
     archive = snapshot_path(origin.pk, origin.cache_key)
     if not archive.exists():
         raise FileNotFoundError(f"the /mnt/pipe snapshot of job #{origin.pk} is gone")
-    get_backend().load_pipe(job.flow_run.pipe, archive, image=origin.image or None)
+    backend, pipe, image = get_backend(), job.flow_run.pipe, origin.image or None
+    seen_file = _seen_path(archive)
+    if not seen_file.exists():  # a snapshot from before the rule: all of it
+        backend.load_pipe(pipe, archive, image=image)
+        return
+    seen = json.loads(seen_file.read_text())
+    now = backend.pipe_digests(pipe, image=image)
+    wanted = {relpath for relpath, sha in seen.items() if now.get(relpath) == sha}
+    if wanted == set(seen):
+        backend.load_pipe(pipe, archive, image=image)
+        return
+    with tempfile.NamedTemporaryFile(dir=archive.parent, suffix=".tar") as part:
+        with tarfile.open(archive) as source, tarfile.open(fileobj=part, mode="w") as tar:
+            for member in source:
+                if member.name in wanted:
+                    tar.addfile(member, source.extractfile(member))
+        part.flush()
+        backend.load_pipe(pipe, Path(part.name), image=image)
+
+
+def _seen_path(archive: Path) -> Path:
+    return archive.with_suffix(".seen.json")
 
 
 # --- joined jobs ---------------------------------------------------------------------

@@ -86,6 +86,8 @@ class JobRunner:
             self.writer.close()
             ready = job_ended(job.pk, job.flow_run_id, keep_one=True)
             self._cleanup()
+            if job.flow_run_id and ready is None:
+                flow_services.release_volume(job.flow_run_id)
             return ready
         outcome = None
         try:
@@ -495,6 +497,9 @@ class JobRunner:
         if outcome.message and outcome.status != Status.SUCCEEDED:
             self.writer.write(f"[{'INFO' if outcome.status == Status.CANCELLED else 'ERROR'}] {outcome.message}\n")
         self.writer.close()
+        in_flow = self.job.flow_run_id is not None
+        if not in_flow:
+            self._cleanup()  # a job that says it ended has left nothing behind
         transition(
             self.job.pk,
             outcome.status,
@@ -503,10 +508,12 @@ class JobRunner:
             error_code=outcome.error_code,
             message=outcome.message,
         )
-        ready = job_ended(self.job.pk, self.job.flow_run_id, keep_one=True)  # before cleaning up: children wait
-        self._cleanup()
-        if self.job.flow_run_id and ready is None:
-            flow_services.release_volume(self.job.flow_run_id)
+        ready = job_ended(self.job.pk, self.job.flow_run_id, keep_one=True)
+        if in_flow:
+            self._cleanup()  # after its children were queued: they wait for this node's end, not its cleanup
+            if ready is None:
+                flow_services.release_volume(self.job.flow_run_id)
+        close_old_connections()
         return ready
 
     def _cleanup(self) -> None:
@@ -518,7 +525,6 @@ class JobRunner:
         except Exception:
             log.warning("cleanup of job %s failed; the reconciler will retry", self.job.pk, exc_info=True)
         shutil.rmtree(self.host_dir, ignore_errors=True)
-        close_old_connections()
 
 
 def _utc(moment) -> str:

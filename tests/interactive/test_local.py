@@ -34,7 +34,8 @@ def session_folder(job_id: int) -> str:
 def test_a_tcp_session_is_reached_through_its_own_socket_only(interactive_worker, web, api, project, alice, charlie):
     interactive_worker("local")
     port = free_port()
-    job_id = run(api, alice, echo_routine(project, alice, socket_=f"0.0.0.0:{port}", timeout=4))
+    # a long timeout, ended by a stop below: a loaded machine may take seconds to get here
+    job_id = run(api, alice, echo_routine(project, alice, socket_=f"0.0.0.0:{port}", timeout=120))
     url = session_url(job_id)
     folder = session_folder(job_id)
     assert InteractiveSession.objects.get(job_id=job_id).address == f"unix://{folder}/s/server.sock"
@@ -46,6 +47,7 @@ def test_a_tcp_session_is_reached_through_its_own_socket_only(interactive_worker
     with ws_connect(web, url + "ws", alice) as ws:
         ws.send("local echo")
         assert ws.recv(timeout=10) == "local echo"
+    assert api(alice).post(f"/api/v1/jobs/{job_id}/session/stop/").status_code == 202
     job = wait_for_status(job_id, {"SUCCEEDED", "TIMED_OUT"}, timeout=30)
     assert job.status == "SUCCEEDED" and "echo server stopped" in log_of(job_id)
     assert not os.path.exists(folder), "the session's folder goes with the job"

@@ -40,7 +40,10 @@ def run_flow(api, user, timeout=90):
     root_id = api(user).post(URL, flow(), format="json").json()["job_id"]
     root = wait_for_status(root_id, {"SUCCEEDED", "FAILED"}, timeout=timeout)
     body, nodes = nodes_of(api, user, root_id)
-    assert root.status == "SUCCEEDED", {k: log_of(api, user, n["id"]) for k, n in nodes.items()}
+    assert root.status == "SUCCEEDED", {
+        k: (n["status"], Job.objects.get(pk=n["id"]).message, log_of(api, user, n["id"])[-300:])
+        for k, n in nodes.items()
+    }
     return nodes, time.perf_counter() - started
 
 
