@@ -302,7 +302,7 @@ class JobRunner:
         session, ready, since = self.session, False, time.monotonic()
         while True:
             fresh = sessions.reload(session)
-            if ready and fresh.ends_at != session.ends_at:
+            if ready and fresh.ends_at and session.ends_at and fresh.ends_at > session.ends_at:
                 self.writer.info(f"The session was extended; it now ends at {_utc(fresh.ends_at)}.")
             session = self.session = fresh
             if session.stop_requested_at is not None:

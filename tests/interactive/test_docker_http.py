@@ -18,6 +18,7 @@ from tests.interactive.conftest import (
     BUSYBOX,
     cookies_for,
     echo_routine,
+    end_now,
     interactive_routine,
     log_of,
     run,
@@ -114,10 +115,12 @@ def test_the_server_never_sees_platform_credentials(interactive_worker, web, api
 
 def test_session_ends_at_its_timeout_and_the_url_then_says_so(interactive_worker, web, api, project, alice, charlie):
     interactive_worker("docker")
-    routine = interactive_routine(project, alice, socket_="0.0.0.0:8787", command=HTTPD, image=BUSYBOX, timeout=4)
+    # a long timeout whose deadline is then moved to now: a short one would race the server's start under load
+    routine = interactive_routine(project, alice, socket_="0.0.0.0:8787", command=HTTPD, image=BUSYBOX, timeout=120)
     job_id = run(api, alice, routine)
     url = session_url(job_id)
     assert get(url, alice).status_code == 200
+    end_now(job_id)
     job = wait_for_status(job_id, {"TIMED_OUT", "SUCCEEDED"}, timeout=30)
     assert job.status == "TIMED_OUT", "httpd dies of the TERM: not a clean exit"
     assert "reached its end time" in log_of(job_id)
@@ -135,10 +138,11 @@ def test_session_ends_at_its_timeout_and_the_url_then_says_so(interactive_worker
 
 def test_a_server_that_shuts_down_cleanly_at_the_timeout_succeeds(interactive_worker, web, api, project, alice):
     interactive_worker("docker")
-    job_id = run(api, alice, echo_routine(project, alice, timeout=4))
+    job_id = run(api, alice, echo_routine(project, alice, timeout=120))
     session_url(job_id)
+    end_now(job_id)
     job = wait_for_status(job_id, {"TIMED_OUT", "SUCCEEDED"}, timeout=30)
-    assert job.status == "SUCCEEDED" and "time limit of 4 s" in job.message
+    assert job.status == "SUCCEEDED" and "time limit of 120 s" in job.message
     assert "echo server stopped" in log_of(job_id)
 
 

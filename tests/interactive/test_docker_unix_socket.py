@@ -15,7 +15,7 @@ import pytest
 
 from jobs.models import InteractiveSession, Job
 from tests.conftest import wait_for_status
-from tests.interactive.conftest import cookies_for, echo_routine, run, session_url
+from tests.interactive.conftest import cookies_for, echo_routine, end_now, run, session_url
 from tests.interactive.test_docker_websocket import ws_connect
 
 pytestmark = pytest.mark.docker
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.docker
 
 def test_http_and_websocket_through_a_unix_socket(interactive_worker, web, api, project, alice, charlie):
     interactive_worker("docker")
-    job_id = run(api, alice, echo_routine(project, alice, socket_="unix:///tmp/service.sock", timeout=5))
+    job_id = run(api, alice, echo_routine(project, alice, socket_="unix:///tmp/service.sock", timeout=120))
     url = session_url(job_id)
     session = InteractiveSession.objects.get(job_id=job_id)
     assert session.address.startswith("unix://") and session.address.endswith("/service.sock")
@@ -37,6 +37,7 @@ def test_http_and_websocket_through_a_unix_socket(interactive_worker, web, api, 
         ws.send("through the socket")
         assert ws.recv(timeout=10) == "through the socket"
 
+    end_now(job_id)  # rather than a short timeout, which a loaded machine may spend before the server is up
     job = wait_for_status(job_id, {"SUCCEEDED", "TIMED_OUT"}, timeout=30)
     assert job.status == "SUCCEEDED", "the echo server exits cleanly on TERM"
     deadline = time.monotonic() + 5

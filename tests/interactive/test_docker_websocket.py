@@ -7,7 +7,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import wait_for_status
-from tests.interactive.conftest import cookies_for, echo_routine, run, session_url
+from tests.interactive.conftest import cookies_for, echo_routine, end_now, run, session_url
 
 pytestmark = pytest.mark.docker
 
@@ -48,11 +48,12 @@ def test_websocket_echoes_through_the_proxy_for_the_owner_only(interactive_worke
 
 def test_websocket_closes_when_the_session_ends(interactive_worker, web, api, project, alice):
     interactive_worker("docker")
-    job_id = run(api, alice, echo_routine(project, alice, timeout=5))
+    job_id = run(api, alice, echo_routine(project, alice, timeout=120))
     url = session_url(job_id)
     with ws_connect(web, url + "ws", alice) as ws:
         ws.send("still here")
         assert ws.recv(timeout=10) == "still here"
+        end_now(job_id)  # rather than a short timeout, which a loaded machine may spend before the server is up
         wait_for_status(job_id, {"SUCCEEDED", "TIMED_OUT"}, timeout=30)
         with pytest.raises(Exception):  # noqa: B017 - closed by the server's end, whichever way it is told
             ws.recv(timeout=10)
