@@ -240,7 +240,7 @@ def settle_reused(job: Job, origin: Job, *, document: dict | None = None, key: s
         f"[INFO] Reused the result of job #{origin.pk} (identity {key or origin.cache_key}); no container was started."
         f" Time saved: {saved:.1f} s.\n"
     )
-    logs.append(job.pk, text)
+    logs.append(job.pk, text, empty=job.log_bytes == 0)
     return transition(
         job.pk,
         Status.SUCCEEDED,

@@ -133,10 +133,10 @@ class LogWriter:
         self._total -= removed
 
 
-def append(job_id: int, text: str) -> None:
+def append(job_id: int, text: str, *, empty: bool = False) -> None:
     """Store `text` as the job's next chunk now: a platform message about a job no worker runs (a job answered
-    from the build cache). A job being run writes through its LogWriter instead."""
-    seq = (LogChunk.objects.filter(job_id=job_id).aggregate(m=Max("seq"))["m"] or 0) + 1
+    from the build cache). A job being run writes through its LogWriter instead. `empty`: the job has no log yet."""
+    seq = 1 if empty else (LogChunk.objects.filter(job_id=job_id).aggregate(m=Max("seq"))["m"] or 0) + 1
     _save(job_id, seq, text if text.endswith("\n") else text + "\n")
 
 

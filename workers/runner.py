@@ -70,6 +70,7 @@ class JobRunner:
         self.pipe_before: dict[str, str] | None = None
         self.image: str | None = None
         self.session: InteractiveSession | None = None
+        self.upstream: dict[str, str] | None = None  # parents' cache keys, once read for the lookup
         self._next_beat = 0.0  # when _beat_and_ask next refreshes the heartbeat
         self.session_end = ""  # how an interactive session ended: "stopped", "timeout" or "" (the server exited)
 
@@ -116,8 +117,9 @@ class JobRunner:
     def _answer_from_cache(self) -> bool:
         """Look up a job that was not looked up at dispatch (a jobflow node, or one whose identity needs git
         or the engine); end it with an identical job's result if there is one. Nothing has started yet."""
+        self.upstream = flow_services.upstream_keys(self.job)
         try:
-            decision = cache.lookup(self.job, upstream=flow_services.upstream_keys(self.job))
+            decision = cache.lookup(self.job, upstream=self.upstream)
         except Exception:
             log.warning("job %s: cache lookup failed; the job runs", self.job.pk, exc_info=True)
             return False
@@ -233,7 +235,7 @@ class JobRunner:
             image=image,
             code_info=self.code_info,
             input_files=self.input_files,
-            upstream=flow_services.upstream_keys(self.job),
+            upstream=self.upstream if self.upstream is not None else flow_services.upstream_keys(self.job),
         )
         key = identity.key_of(document)
         Job.objects.filter(pk=self.job.pk).update(identity=document, cache_key=key)
