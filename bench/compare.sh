@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Side-by-side figures: this tree and an anchor commit, each benchmark run on both in turn, so both
+# see the same machine. Usage: bash bench/compare.sh <anchor-commit> [rounds]
+# Results: bench/results/compare-<anchor>/{anchor,here}-<round>-{spine,flows,live}.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+anchor="${1:?usage: bench/compare.sh <anchor-commit> [rounds]}"
+rounds="${2:-1}"
+here="$PWD"
+short="$(git rev-parse --short "$anchor")"
+tree="$(mktemp -d /tmp/acc-anchor-XXXX)"
+out="$here/bench/results/compare-$short"
+mkdir -p "$out"
+git worktree add -q --detach "$tree" "$anchor"
+trap 'git worktree remove --force "$tree"' EXIT
+ln -s "$here/.venv" "$tree/.venv"
+[ -d "$here/node_modules" ] && ln -s "$here/node_modules" "$tree/node_modules"
+bash scripts/services.sh >/dev/null
+export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
+for round in $(seq 1 "$rounds"); do
+    for bench in "run.py --skip-docker:spine" "flows.py:flows" "live.py:live"; do
+        script="${bench%%:*}" name="${bench##*:}"
+        for side in anchor here; do
+            dir="$here"; [ "$side" = anchor ] && dir="$tree"
+            echo "[compare] round $round: $side bench/$script"
+            (cd "$dir" && .venv/bin/python bench/$script >/dev/null)
+            cp "$dir/bench/results/$name.md" "$out/$side-$round-$name.md"
+        done
+    done
+    git -C "$here" checkout -q -- bench/results/spine.md bench/results/spine.json bench/results/flows.md \
+        bench/results/flows.json bench/results/live.md bench/results/live.json 2>/dev/null || true
+done
+echo "[compare] results in $out"
