@@ -171,7 +171,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ROUTES = {"workers.tasks.run_job_task": {"queue": "jobs"}}
+CELERY_TASK_ROUTES = {
+    "workers.tasks.run_job_task": {"queue": "jobs"},
+    "workers.tasks.finish_job_task": {"queue": "jobs"},
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE = {
     "reconcile-jobs": {"task": "workers.tasks.reconcile_task", "schedule": env_float("ACC_RECONCILE_EVERY", 30.0)},
@@ -250,9 +253,16 @@ ACC_USAGE_EVERY = env_float("ACC_USAGE_EVERY", 1.0)  # seconds between CPU / mem
 # settles jobs whose heartbeat is older than ACC_HEARTBEAT_TIMEOUT.
 ACC_HEARTBEAT_EVERY = env_float("ACC_HEARTBEAT_EVERY", 5.0)
 ACC_HEARTBEAT_TIMEOUT = env_float("ACC_HEARTBEAT_TIMEOUT", 60.0)
-# How often a worker looks for a cancel or session-stop request while its job runs (the web only records them).
+# How often the supervisor looks for cancel and session stop/extend requests of running jobs (the web only records
+# them).
 ACC_CANCEL_CHECK_EVERY = env_float("ACC_CANCEL_CHECK_EVERY", 1.0)
 ACC_QUEUE_RESEND_AFTER = env_float("ACC_QUEUE_RESEND_AFTER", 300.0)
+# The supervisor (manage.py supervise) looks for RUNNING jobs it does not follow yet this often (s): after its own
+# restart it adopts them all at once; this only matters when an announcement on Redis was lost.
+ACC_SUPERVISOR_RESYNC = env_float("ACC_SUPERVISOR_RESYNC", 10.0)
+# The fair queue (jobs.scheduler): how many admitted jobs may wait for a worker to pick them up at once. Jobs beyond
+# it stay in our queue, where projects (then users) take turns, instead of in Celery's first-come-first-served one.
+ACC_START_WINDOW = env_int("ACC_START_WINDOW", 8)
 # A failed jobflow keeps its workflow volume this long (s), so a retry finds the files its parents left.
 ACC_PIPE_RETENTION = env_int("ACC_PIPE_RETENTION", 24 * 3600)
 ACC_LOG_FLUSH_SECONDS = env_float("ACC_LOG_FLUSH_SECONDS", 0.1)

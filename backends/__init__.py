@@ -18,3 +18,15 @@ def _load(name: str):
     except KeyError:
         raise LookupError(f"Unknown execution backend {name!r}; known: {', '.join(settings.ACC_BACKENDS)}") from None
     return import_string(path)()
+
+
+_WATCHERS = {"local": "backends.local_watch.LocalWatcher", "docker": "backends.docker_watch.DockerWatcher"}
+
+
+def get_watcher(backend):
+    """What the supervisor follows `backend`'s running jobs with (see backends.watch)."""
+    try:
+        path = _WATCHERS[backend.name]
+    except KeyError:
+        raise LookupError(f"The {backend.name} backend has no supervisor watcher") from None
+    return import_string(path)(backend)

@@ -16,8 +16,13 @@ sessions may listen on the same port and nothing listens on the host's
 addresses; the platform reaches it only through a Unix socket in
 ACC_INTERACTIVE_SOCKET_DIR/<instance>-<job>/ (a folder only the platform may
 enter): the job's own socket, or for TCP a forwarder started in the sandbox
-once the server accepts connections. Sessions are stopped when the worker
-shuts down, and every sandbox dies with the worker that started it.
+once the server accepts connections.
+
+A job outlives the worker that started it, as a container outlives its
+client: its output goes to `output.log` and bubblewrap writes its exit code
+to `status.json` in the job's own folder on the host, and `backend-state.json`
+there says which process group it is. The supervisor follows those files
+(backends.local_watch) and settles the job from them, also after a restart.
 
 Without a usable sandbox (no bubblewrap, no user namespaces) a job is refused
 unless the operator sets ACC_LOCAL_UNSANDBOXED_UNSAFE=true: then it runs as a
@@ -27,6 +32,7 @@ plain subprocess of the worker, as before, and its log says so.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -48,10 +54,13 @@ log = logging.getLogger(__name__)
 _INHERITED = {"PATH", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
 _INHERITED_SANDBOXED = {"LANG", "TZ"}
 
-# Processes this worker started, by job name: the pipe to their output lives here, and their state.
+# Processes this process started, by job name: kept only so that an ended one is reaped (never a zombie).
 _PROCS: dict[str, subprocess.Popen] = {}
-_STATES: dict[str, dict] = {}
 _LOCK = threading.Lock()
+
+LOG_FILE = "output.log"  # in the job's folder on the host: everything the job prints
+STATUS_FILE = "status.json"  # bubblewrap's JSON status lines; the last has the exit code
+STATE_FILE = "backend-state.json"  # the state `start` returned, for whoever finds the job later
 
 
 class SandboxUnavailable(BackendError):
@@ -102,13 +111,15 @@ class LocalBackend(Backend):
     # --- lifecycle ------------------------------------------------------------
     def start(self, spec: JobSpec) -> dict:
         with _LOCK:
-            proc = _PROCS.get(spec.name)
-            if proc is not None:
-                return {**_STATES[spec.name], "pid": proc.pid}
+            earlier = _read_state(spec.host_dir)
+            if earlier is not None and (_alive(earlier) or exit_recorded(earlier) is not None):
+                return earlier  # started before (by this or another process): idempotent
             bwrap = self._sandbox_or_refuse()
             cwd = spec.root_dir / spec.workdir.lstrip("/")
             state = {"name": spec.name, "job_id": spec.job_id, "workdir": spec.workdir, "cwd": str(cwd)}
             state["sandboxed"] = bwrap is not None
+            state["log_path"] = str(spec.host_dir / LOG_FILE)
+            state["status_path"] = str(spec.host_dir / STATUS_FILE)
             sock = sockets.parse_socket(spec.interactive) if spec.interactive else None
             if bwrap is not None:
                 sandbox.check_workdir(spec.workdir, pipe_mount=PIPE_MOUNT)
@@ -120,14 +131,21 @@ class LocalBackend(Backend):
                 state["pipe_dir"] = str(pipe_dir)
             cwd.mkdir(parents=True, exist_ok=True)
             _adopt_root(spec, state.get("pipe_dir"))
-            if bwrap is None:
-                proc = self._start_unsandboxed(spec, state, sock)
-            else:
-                proc = self._start_sandboxed(spec, state, sock, bwrap)
+            spec.host_dir.mkdir(parents=True, exist_ok=True)
+            output = open(state["log_path"], "wb")  # noqa: SIM115 - the job writes it; closed here after the start
+            status_fd = os.open(state["status_path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                if bwrap is None:
+                    proc = self._start_unsandboxed(spec, state, sock, output, status_fd)
+                else:
+                    proc = self._start_sandboxed(spec, state, sock, bwrap, output, status_fd)
+            finally:
+                output.close()
+                os.close(status_fd)
             _PROCS[spec.name] = proc
             state["pid"] = proc.pid
             state["pid_start"] = _proc_start_time(proc.pid)
-            _STATES[spec.name] = state
+            _write_state(spec.host_dir, state)
             return state
 
     def _sandbox_or_refuse(self) -> str | None:
@@ -146,7 +164,7 @@ class LocalBackend(Backend):
                 "ACC_LOCAL_UNSANDBOXED_UNSAFE=true (unsafe: a job then reads and writes what the worker can)."
             ) from None
 
-    def _start_sandboxed(self, spec: JobSpec, state: dict, sock, bwrap: str) -> subprocess.Popen:
+    def _start_sandboxed(self, spec: JobSpec, state: dict, sock, bwrap: str, output, status_fd: int):
         owner = (self.who.uid, self.who.gid)
         sandbox.chown_tree(Path(state["cwd"]), *owner)
         if state.get("pipe_dir"):
@@ -195,14 +213,15 @@ class LocalBackend(Backend):
             inner=inner,
             cgroup=cgroup,
             address_space=0 if cgroup is not None else spec.ram,
+            status_fd=status_fd,
         )
         try:
             return subprocess.Popen(
                 run.argv,
                 env=env,
-                pass_fds=run.fds,
+                pass_fds=[*run.fds, status_fd],
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() and usage() find every process of it
             )
@@ -248,7 +267,7 @@ class LocalBackend(Backend):
             port=sock.port,
         )
 
-    def _start_unsandboxed(self, spec: JobSpec, state: dict, sock) -> subprocess.Popen:
+    def _start_unsandboxed(self, spec: JobSpec, state: dict, sock, output, status_fd: int) -> subprocess.Popen:
         """ACC_LOCAL_UNSANDBOXED_UNSAFE: a plain subprocess of the worker, as its user, on the host."""
         if sock is not None:
             state["interactive"] = _interactive_state(sock)
@@ -262,47 +281,43 @@ class LocalBackend(Backend):
             "[WARNING] This job runs without a sandbox, as the worker's user on the worker host "
             "(ACC_LOCAL_UNSANDBOXED_UNSAFE): it is not isolated from the host, other jobs or the platform.",
         )
+        # the exit code in bubblewrap's words, for whoever watches the job
+        record = f'"$@"; printf \'{{ "exit-code": %d }}\\n\' $? >&{status_fd}'
         return subprocess.Popen(
-            argv,
+            ["/bin/sh", "-c", record, "sh", *argv],
             cwd=state["cwd"],
             env=env,
+            pass_fds=[status_fd],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() kills children too
         )
 
     def wait(self, state: dict, timeout: float | None) -> Exit | None:
-        proc = _PROCS.get(state["name"])
-        if proc is None:
-            return self._wait_foreign(state, timeout)
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        # a negative code is the signal that ended it; report it the shell's way
-        code = code if code >= 0 else 128 - code
-        return Exit(code, oom_killed=code != 0 and sandbox.oom_killed(state.get("cgroup")))
-
-    def _wait_foreign(self, state: dict, timeout: float | None) -> Exit | None:
-        """A process started by another (dead) worker: we can only see whether it is alive."""
+        """Polls (the supervisor is told by the kernel instead: backends.local_watch)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while _alive(state):
             if deadline is not None and time.monotonic() >= deadline:
                 return None
-            time.sleep(0.2)
-        return Exit(-1)
+            time.sleep(0.05)
+        return exit_of(state)
 
     def logs(self, state: dict) -> Iterator[bytes]:
-        proc = _PROCS.get(state["name"])
-        if proc is None or proc.stdout is None:
+        path = state.get("log_path")
+        if not path or not os.path.exists(path):
             return
-        fd = proc.stdout.fileno()
-        while True:
-            data = os.read(fd, 65536)  # returns as soon as anything is there
-            if not data:
-                return
-            yield data
+        with open(path, "rb") as fh:
+            while True:
+                data = fh.read(65536)
+                if data:
+                    yield data
+                elif not _alive(state):
+                    if rest := fh.read():
+                        yield rest
+                    return
+                else:
+                    time.sleep(0.05)
 
     def stop(self, state: dict, *, grace: float = 10) -> None:
         if not _alive(state):
@@ -321,17 +336,12 @@ class LocalBackend(Backend):
             raise ValueError(f"{container_path}: {exc}") from None
 
     def cleanup(self, state: dict) -> None:
-        with _LOCK:
-            proc = _PROCS.pop(state["name"], None)
-            _STATES.pop(state["name"], None)
-        if proc is not None:
-            if proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
-        elif state.get("pid") and _alive(state):
+        if state.get("pid") and _alive(state):
             _signal_group(state["pid"], signal.SIGKILL)
+        with _LOCK:
+            proc = _PROCS.pop(state.get("name", ""), None)
+        if proc is not None:
+            proc.wait()  # killed or ended: reaped at once
         job_id = state.get("job_id")
         if job_id is None:
             job_id = job_id_of(str(state.get("name", "")))
@@ -411,54 +421,67 @@ class LocalBackend(Backend):
             sandbox.chown_tree(target, self.who.uid, self.who.gid)
 
     def running_job_ids(self) -> set[int]:
-        with _LOCK:
-            return {job_id_of(name) for name, p in _PROCS.items() if p.poll() is None}
+        """Jobs with a folder that holds a started process (running, or ended and not yet cleaned up)."""
+        found = set()
+        if not self.jobs_dir.is_dir():
+            return found
+        for entry in os.scandir(self.jobs_dir):
+            if entry.name.isdigit() and os.path.exists(os.path.join(entry.path, STATE_FILE)):
+                found.add(int(entry.name))
+        return found
+
+    def state_of(self, job_id: int) -> dict | None:
+        """The state `start` wrote for `job_id`, found by its folder; None if it never started."""
+        return _read_state(self.jobs_dir / str(job_id))
 
     def stop_by_id(self, job_id: int, *, grace: float = 1) -> None:
-        name = job_name(job_id)
-        proc = _PROCS.get(name)
-        if proc is not None:
-            state = {**_STATES.get(name, {}), "name": name, "pid": proc.pid, "pid_start": _proc_start_time(proc.pid)}
-            self.stop(state, grace=grace)
-            self.cleanup(state)
+        state = self.state_of(job_id) or {"name": job_name(job_id), "job_id": job_id}
+        self.stop(state, grace=grace)
+        self.cleanup(state)
+        for name in (STATE_FILE, STATUS_FILE, LOG_FILE):  # what start left beside the job's own files
+            (self.jobs_dir / str(job_id) / name).unlink(missing_ok=True)
 
 
-def stop_sessions(*, grace: float) -> int:
-    """TERM every interactive session this process runs, KILL what is left after `grace`; how many."""
-    with _LOCK:
-        sessions = [dict(s) for name, s in _STATES.items() if s.get("interactive") and name in _PROCS]
-    for state in sessions:
-        if _alive(state):
-            _terminate(state)
-
-    def finish() -> None:
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(s) for s in sessions):
-            time.sleep(0.05)
-        for state in sessions:
-            if _alive(state):
-                _signal_group(state["pid"], signal.SIGKILL)
-
-    if sessions:
-        threading.Thread(target=finish, name="acc-stop-sessions", daemon=True).start()
-    return len(sessions)
+def exit_recorded(state: dict) -> int | None:
+    """The exit code bubblewrap (or the unsandboxed wrapper) wrote; None while it runs or when it was killed."""
+    try:
+        lines = Path(state["status_path"]).read_text().splitlines()
+    except (KeyError, OSError):
+        return None
+    for line in reversed(lines):
+        try:
+            code = json.loads(line).get("exit-code")
+        except ValueError:
+            continue  # a line cut short by a kill
+        if code is not None:
+            return int(code)
+    return None
 
 
-def _on_worker_shutdown(**_kwargs) -> None:
-    """A worker that shuts down ends its sessions instead of waiting for them (they may last hours)."""
-    from django.conf import settings
+def exit_of(state: dict) -> Exit:
+    """How an ended job ended: its recorded exit code (-1 when none was recorded), and whether the OOM killer
+    acted in its cgroup."""
+    code = exit_recorded(state)
+    code = -1 if code is None else code
+    return Exit(code, oom_killed=code != 0 and sandbox.oom_killed(state.get("cgroup")))
 
-    count = stop_sessions(grace=settings.ACC_STOP_GRACE)
-    if count:
-        log.warning("worker shutting down: stopped %d interactive session(s) on the local backend", count)
+
+def alive(state: dict) -> bool:
+    """Whether the job's process (the sandbox) still runs; a zombie has ended."""
+    return _alive(state)
 
 
-try:
-    from celery.signals import worker_shutting_down
+def _read_state(host_dir: Path) -> dict | None:
+    try:
+        return json.loads((Path(host_dir) / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
-    worker_shutting_down.connect(_on_worker_shutdown, weak=False, dispatch_uid="acc-local-stop-sessions")
-except ImportError:  # pragma: no cover - celery is a dependency of the platform
-    pass
+
+def _write_state(host_dir: Path, state: dict) -> None:
+    tmp = Path(host_dir) / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, Path(host_dir) / STATE_FILE)
 
 
 def _with_notice(argv: list[str], notice: str) -> list[str]:
@@ -515,10 +538,13 @@ def _alive(state: dict) -> bool:
     if not pid:
         return False
     proc = _PROCS.get(state.get("name", ""))
-    if proc is not None:
-        return proc.poll() is None
-    start = _proc_start_time(pid)
-    return start is not None and start == state.get("pid_start")
+    if proc is not None and proc.pid == pid:
+        return proc.poll() is None  # our own child: reaps it once it ended
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z" and fields[19] == state.get("pid_start")
 
 
 def _terminate(state: dict) -> None:

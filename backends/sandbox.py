@@ -152,8 +152,8 @@ def drop_privileges(who: Identity) -> list[str]:
     return ["setpriv", f"--reuid={who.uid}", f"--regid={who.gid}", "--clear-groups", "--"]
 
 
-def _namespaces(*, network: bool) -> list[str]:
-    argv = ["--unshare-all", "--unshare-user", "--die-with-parent", "--disable-userns"]
+def _namespaces(*, network: bool, die_with_parent: bool = True) -> list[str]:
+    argv = ["--unshare-all", "--unshare-user", "--disable-userns"] + (["--die-with-parent"] if die_with_parent else [])
     return argv + (["--share-net"] if network else [])
 
 
@@ -221,8 +221,13 @@ def command(
     inner: list[str],
     cgroup: Path | None = None,
     address_space: int = 0,
+    status_fd: int | None = None,
 ) -> Command:
-    """The argv that runs `inner` in the sandbox, joining `cgroup` (or limited to `address_space` bytes) first."""
+    """The argv that runs `inner` in the sandbox, joining `cgroup` (or limited to `address_space` bytes) first.
+
+    The sandbox outlives the process that starts it (a job is followed by the supervisor, not by its worker);
+    bubblewrap writes its child's exit code as JSON to `status_fd` (the caller's, passed to Popen), so whoever
+    watches the job later reads how it ended."""
     fds: list[int] = []
 
     def folder(path: Path) -> str:
@@ -238,7 +243,10 @@ def command(
         return str(read)
 
     try:
-        argv = [bwrap, *_namespaces(network=layout.network), "--hostname", layout.hostname, *_system_binds()]
+        argv = [bwrap, *_namespaces(network=layout.network, die_with_parent=False), "--hostname", layout.hostname]
+        argv += _system_binds()
+        if status_fd is not None:
+            argv += ["--json-status-fd", str(status_fd)]
         passwd = f"root:x:0:0:root:/root:/usr/sbin/nologin\n{JOB_USER}:x:{who.uid}:{who.gid}:job:/tmp:/bin/sh\n"
         argv += ["--ro-bind-data", data(passwd), "/etc/passwd"]
         argv += ["--ro-bind-data", data(f"root:x:0:\n{JOB_USER}:x:{who.gid}:\n"), "/etc/group"]

@@ -1,7 +1,7 @@
 """What a running job uses: CPU and memory, sampled while it runs, for the chart on its page (no Django).
 
 Backends report `(cpu_seconds, memory_bytes)`: the CPU time the job's
-processes have used so far and the memory they hold now. The runner feeds
+processes have used so far and the memory they hold now. The supervisor feeds
 those readings to a `UsageRecorder` about once a second; the recorder keeps at
 most `max_points` of them (merging neighbours, keeping the larger memory, so
 the peak survives) and summarises them as cores used per interval.
@@ -10,8 +10,6 @@ the peak survives) and summarises them as cores used per interval.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 
 
@@ -49,33 +47,6 @@ class UsageRecorder:
         }
 
 
-class Sampler:
-    """Reads `probe()` (a backend's `usage`) about every `every` seconds on a thread until `stop()`."""
-
-    def __init__(self, probe, *, every: float = 1.0, max_points: int = 120):
-        self.probe = probe
-        self.recorder = UsageRecorder(every=every, max_points=max_points)
-        self._start = time.monotonic()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="usage-sampler", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.is_set():
-            try:
-                reading = self.probe()
-            except Exception:  # a reading is best effort; the job goes on without it
-                reading = None
-            if reading is not None:
-                self.recorder.add(time.monotonic() - self._start, *reading)
-            self._done.wait(self.recorder.every)
-
-    def stop(self) -> dict:
-        self._done.set()
-        self._thread.join(timeout=10)
-        return self.recorder.summary()
-
-
 # --- the local backend: a process group read from /proc --------------------------------------
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -95,15 +66,20 @@ def proc_stats():
 
 def process_group_usage(pgid: int) -> tuple[float, int] | None:
     """CPU seconds (including reaped children) and resident memory of every process in group `pgid`."""
-    cpu, rss, found = 0.0, 0, False
+    return groups_usage({pgid}).get(pgid)
+
+
+def groups_usage(pgids: set[int]) -> dict[int, tuple[float, int]]:
+    """`process_group_usage` of many groups from one pass over /proc; groups with no process are left out."""
+    found: dict[int, tuple[float, int]] = {}
     for _pid, fields in proc_stats():
         # fields[i] is stat field i + 3: pgrp (5), utime (14), stime (15), cutime (16), cstime (17), rss (24)
-        if int(fields[2]) != pgid:
+        group = int(fields[2])
+        if group not in pgids:
             continue
-        found = True
-        cpu += sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TICK
-        rss += int(fields[21]) * _PAGE
-    return (cpu, rss) if found else None
+        cpu, rss = found.get(group, (0.0, 0))
+        found[group] = (cpu + sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TICK, rss + int(fields[21]) * _PAGE)
+    return found
 
 
 def docker_stats_usage(stats: dict) -> tuple[float, int] | None:

@@ -1,4 +1,5 @@
-"""The processes and clients the spine benchmark drives: its own database, the web server, Celery workers, HTTP.
+"""The processes and clients the spine benchmark drives: its own database, the web server, Celery workers and
+the supervisor of their backend, HTTP.
 
 Everything is local (127.0.0.1 and the Docker engine's unix socket), every
 wait is bounded, and every process started here is stopped by its own pid.
@@ -148,12 +149,38 @@ class Proc:
         self.log_path = DATA_DIR / "logs" / f"{name}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log_start = self.log_path.stat().st_size  # a name used again appends: readiness is read after this
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     def tail(self, n: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-n:]
+
+    def logged(self, marker: bytes) -> bool:
+        """Whether this run of the process (not an earlier one under the same name) has logged `marker`."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._log_start)
+            return marker in fh.read()
+
+    def wait_logged(self, marker: bytes, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if self.logged(marker):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL its process group at once (a crash, as the recovery scenario needs); then reap it."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+        self._log.close()
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
@@ -225,28 +252,46 @@ class Worker(Proc):
         super().__init__(f"worker-{name}", cmd, platform_env(ACC_BACKEND=backend))
 
     def wait_ready(self, timeout: float = 40) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            if b"ready." in self.log_path.read_bytes():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.tail()}")
+        self.wait_logged(b"ready.", timeout)
 
 
-def start_workers(layout: dict, backend: str) -> list[Worker]:
-    """layout: {"processes": n, "pool": "prefork"|"threads", "concurrency": c}."""
-    workers = [
-        Worker(f"{backend}-{layout['key']}-{i}", backend, layout["pool"], layout["concurrency"])
-        for i in range(layout["processes"])
-    ]
+class Supervisor(Proc):
+    """`manage.py supervise --backend <backend>`: follows the backend's running jobs and sends their finish task.
+
+    Without it a started job stays RUNNING; it runs beside the workers, with their environment.
+    """
+
+    def __init__(self, name: str, backend: str):
+        self.backend = backend
+        super().__init__(
+            f"supervisor-{name}",
+            [PY, "manage.py", "supervise", "--backend", backend],
+            platform_env(ACC_BACKEND=backend),
+        )
+
+    def wait_ready(self, timeout: float = 40) -> None:
+        self.wait_logged(b"supervisor ready", timeout)
+
+
+def start_workers(layout: dict, backend: str) -> list[Proc]:
+    """layout: {"processes": n, "pool": "prefork"|"threads", "concurrency": c}.
+
+    Returns the workers and, last, the backend's supervisor (one per backend, as `make run` deploys): `stop_all`
+    stops them together, and a CpuMeter over the list counts the supervisor with the workers.
+    """
+    procs: list[Proc] = []
     try:
-        for w in workers:
-            w.wait_ready()
-    except Exception:
-        stop_all(workers)
+        procs += [
+            Worker(f"{backend}-{layout['key']}-{i}", backend, layout["pool"], layout["concurrency"])
+            for i in range(layout["processes"])
+        ]
+        procs.append(Supervisor(f"{backend}-{layout['key']}", backend))
+        for p in procs:
+            p.wait_ready()
+    except BaseException:
+        stop_all(procs)
         raise
-    return workers
+    return procs
 
 
 def stop_all(procs) -> None:

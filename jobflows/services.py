@@ -16,6 +16,7 @@ from backends import get_backend
 from jobflows.dag import DagError, parents_of, tree_to_dag, validate_dag
 from jobflows.models import JobflowRun
 from jobs import permissions as job_permissions
+from jobs import scheduler
 from jobs.models import Job, JobEvent
 from jobs.services import create_job, enqueue, next_attempt
 from jobs.states import CANCELLED_MESSAGE, FINAL, UNSUCCESSFUL, Status, transition
@@ -121,12 +122,16 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
     """Queue nodes whose parents all succeeded, skip those below a failure, settle the root.
 
     With `keep_one`, the caller (a worker whose slot just became free) takes
-    one ready job itself: it is not sent to the queue and its id is returned.
-    If that worker dies first, the reconciler re-sends the QUEUED job.
+    one ready job itself: it is admitted at once if its project's quota has
+    room (jobs.scheduler.admit_now) and its id is returned; otherwise it waits
+    in the fair queue like the others and None is returned. If that worker
+    dies first, the reconciler re-sends the admitted QUEUED job.
 
     Called after every final transition of a node. The run row is locked, so
     two nodes finishing at once advance the flow one after the other.
     """
+    keep_one = keep_one and not transaction.get_connection().in_atomic_block  # admit_now runs after our commit
+    kept_admitted: list[bool] = []
     with transaction.atomic():
         run = JobflowRun.objects.select_for_update().select_related("root").get(pk=run_id)
         nodes = latest_nodes(run, brief=True)
@@ -159,10 +164,12 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
                     queued.append((job.pk, 0))
         _settle_root(run, status, cancelled)
         kept = next((job_id for job_id, delay in queued if not delay), None) if keep_one else None
+        if kept is not None:  # first, so that no pass for its siblings sends it a start task meanwhile
+            transaction.on_commit(lambda: kept_admitted.append(scheduler.admit_now(kept)))
         for job_id, delay in queued:
             if job_id != kept:
                 transaction.on_commit(lambda job_id=job_id, delay=delay: enqueue(job_id, delay=delay))
-    return kept
+    return kept if kept_admitted and kept_admitted[0] else None
 
 
 def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str, str]) -> list[tuple[int, float]]:
@@ -176,7 +183,10 @@ def _retry_failed_nodes(run: JobflowRun, nodes: dict[str, Job], status: dict[str
         backoff = spec[key].get("retry_backoff")
         delay = float(10 if backoff is None else backoff) * 2 ** (job.attempt - 1)
         clone = next_attempt(
-            job, status=Status.QUEUED, reason=f"retry {job.attempt} of {retries} after {status[key]}, in {delay:g} s"
+            job,
+            status=Status.QUEUED,
+            reason=f"retry {job.attempt} of {retries} after {status[key]}, in {delay:g} s",
+            delay=delay,
         )
         nodes[key], status[key] = clone, Status.QUEUED
         queued.append((clone.pk, delay))

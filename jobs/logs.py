@@ -6,16 +6,22 @@ bytes. Its flusher thread saves a chunk at most every ACC_LOG_FLUSH_SECONDS
 after the first pending line, so a steady stream costs a few writes a
 second, not one per line. Each chunk is saved first and broadcast after, so
 a client that reconnects and asks for ?after_seq= loses nothing.
+
+A worker writes through a LogWriter while it builds, maps inputs and maps
+outputs (a few jobs per worker at a time). The output of a running job is
+shipped by the supervisor instead, through a `Shipper` per job: no thread,
+flushed by the supervisor's own loop, and each chunk is saved with the
+engine's cursor after it, so a restarted supervisor resumes exactly there.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Max
 
 from jobs import events
@@ -120,17 +126,86 @@ class LogWriter:
                 self._keep_tail()
 
     def _keep_tail(self) -> None:
-        """Past ACC_LOG_MAX_BYTES the oldest chunks go; the newest are what people need."""
-        excess = self._total - settings.ACC_LOG_MAX_BYTES
-        removed, ids = 0, []
-        for pk, size in LogChunk.objects.filter(job_id=self.job_id).order_by("seq").values_list("pk", "text"):
-            if removed >= excess:
-                break
-            removed += len(size)
-            ids.append(pk)
-        LogChunk.objects.filter(pk__in=ids).delete()
-        Job.objects.filter(pk=self.job_id).update(log_bytes=F("log_bytes") - removed)
-        self._total -= removed
+        self._total = keep_tail(self.job_id, self._total)
+
+
+def keep_tail(job_id: int, total: int) -> int:
+    """Past ACC_LOG_MAX_BYTES the oldest chunks go; the newest are what people need. Returns the new total."""
+    excess = total - settings.ACC_LOG_MAX_BYTES
+    removed, ids = 0, []
+    for pk, text in LogChunk.objects.filter(job_id=job_id).order_by("seq").values_list("pk", "text"):
+        if removed >= excess:
+            break
+        removed += len(text)
+        ids.append(pk)
+    LogChunk.objects.filter(pk__in=ids).delete()
+    Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") - removed)
+    return total - removed
+
+
+class Shipper:
+    """One running job's output on its way to the database, for the supervisor's single-threaded loop.
+
+    `add` takes output with the engine's cursor after it; `take` gives the
+    whole lines gathered since the last take, masked, with the cursor after
+    the last whole line and the chunk's sequence number; `store` (in a
+    thread that may use the database) saves it.
+    """
+
+    def __init__(self, job_id: int, *, seq: int, total: int, cursor: str, secrets: Iterable[str] = ()):
+        self.job_id = job_id
+        self.seq, self.total, self.cursor = seq, total, cursor
+        self.secrets = [s for s in secrets if s]
+        self._pending = ""  # a line not yet ended by a newline
+        self._lines: list[str] = []
+        self.due = 0.0  # monotonic time by which the gathered lines should be stored (0: nothing gathered)
+
+    def add(self, data: bytes | str, cursor: str | None = None) -> None:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        text = self._pending + text.replace("\x00", "").replace("\r\n", "\n")
+        *complete, self._pending = text.split("\n")
+        if len(self._pending) > _FLUSH_BYTES:
+            complete.append(self._pending)
+            self._pending = ""
+        if complete:
+            if not self._lines:
+                self.due = time.monotonic() + settings.ACC_LOG_FLUSH_SECONDS
+            self._lines.extend(line + "\n" for line in complete)
+        if cursor is not None and not self._pending:
+            self.cursor = cursor  # only where a line ended: a resume never repeats a stored line
+
+    def note(self, message: str) -> None:
+        """A platform message in the job's log (e.g. the session URL, a timeout)."""
+        self.add(message if message.endswith("\n") else message + "\n")
+
+    def end(self) -> None:
+        """The output ended: a last line without newline counts as a line."""
+        if self._pending:
+            self._lines.append(self._pending + "\n")
+            self._pending = ""
+            self.due = self.due or time.monotonic()
+
+    def take(self) -> tuple[int, str, str] | None:
+        if not self._lines:
+            return None
+        text = mask("".join(self._lines), self.secrets)
+        self._lines, self.due = [], 0.0
+        self.seq += 1
+        self.total += len(text)
+        return self.seq, text, self.cursor
+
+
+def store(job_id: int, seq: int, text: str, cursor: str, *, total: int) -> int:
+    """Save a chunk taken from a Shipper (with its cursor); returns the log's size after trimming."""
+    _save(job_id, seq, text, cursor=cursor)
+    return keep_tail(job_id, total) if total > settings.ACC_LOG_MAX_BYTES else total
+
+
+def resume_point(job_id: int) -> tuple[int, int, str]:
+    """(last seq, bytes stored, cursor) of a job's log, for a Shipper that takes over."""
+    seq = LogChunk.objects.filter(job_id=job_id).aggregate(m=Max("seq"))["m"] or 0
+    total, cursor = Job.objects.filter(pk=job_id).values_list("log_bytes", "log_cursor").first() or (0, "")
+    return seq, total, cursor
 
 
 def append(job_id: int, text: str, *, empty: bool = False) -> None:
@@ -140,23 +215,10 @@ def append(job_id: int, text: str, *, empty: bool = False) -> None:
     _save(job_id, seq, text if text.endswith("\n") else text + "\n")
 
 
-def _save(job_id: int, seq: int, text: str) -> None:
+def _save(job_id: int, seq: int, text: str, *, cursor: str | None = None) -> None:
     """The one place a LogChunk row is written: saved first, then counted, then broadcast."""
-    LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
-    Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text))
+    moved = {"log_cursor": cursor} if cursor is not None else {}
+    with transaction.atomic():  # the chunk and the cursor after it: both or neither, whenever we are killed
+        LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
+        Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text), **moved)
     events.job_log_appended(job_id, seq, text)
-
-
-def pump(source: Iterator[bytes], writer: LogWriter) -> threading.Thread:
-    """Copy `source` into `writer` on a thread of its own; join the thread to know the stream ended."""
-
-    def read():
-        try:
-            for data in source:
-                writer.write(data)
-        except Exception as exc:  # the engine connection can drop while a job is stopped
-            writer.write(f"\n[WARN] log stream interrupted: {exc}\n")
-
-    reader = threading.Thread(target=read, daemon=True, name=f"log-read-{writer.job_id}")
-    reader.start()
-    return reader

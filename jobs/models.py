@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 
 from jobs.states import FINAL, Status
 
@@ -44,6 +45,20 @@ class Job(models.Model):
     required_storage_workflow = models.BigIntegerField(default=1024**3)
     timeout = models.PositiveIntegerField(default=3600)
 
+    # the fair queue (jobs.scheduler): a QUEUED job waits there until admitted, then its start task is sent
+    priority = models.SmallIntegerField(
+        default=0, help_text="Higher starts first; within one priority projects (then users) take turns."
+    )
+    admitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the scheduler sent its start task; empty while it waits in the queue."
+    )
+    start_after = models.DateTimeField(
+        null=True, blank=True, help_text="Not admitted before this time (a retry's backoff)."
+    )
+    wait_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why it still waits, e.g. for its project's quota; cleared on admission."
+    )
+
     # where it ran
     backend = models.CharField(max_length=32, blank=True)
     backend_state = models.JSONField(default=dict, blank=True)
@@ -70,6 +85,9 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     log_bytes = models.BigIntegerField(default=0)
+    log_cursor = models.CharField(
+        max_length=100, blank=True, help_text="Where the supervisor's log stream resumes (engine timestamp or offset)."
+    )
 
     # the build-system cache (builds.cache)
     cache_key = models.CharField(max_length=64, blank=True, db_index=True, help_text="Hash of `identity`.")
@@ -181,3 +199,44 @@ class InteractiveSession(models.Model):
     @property
     def path(self) -> str:
         return f"/interactive/{self.token}/"
+
+
+class Quota(models.Model):
+    """What one project's jobs may use at once (jobs.scheduler); without a project: the default for the others.
+
+    A job counts from the moment its start task is sent until it leaves
+    MAPPING_OUTPUTS. An empty limit is no limit.
+    """
+
+    project = models.OneToOneField(
+        "routines.Project",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="quota",
+        help_text="Empty: the default quota of every project that has none of its own (at most one).",
+    )
+    max_running_jobs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Jobs started and not yet ended at once. Empty: no limit; 0: none may run."
+    )
+    max_cores = models.FloatField(
+        null=True, blank=True, help_text="Sum of the cores its started jobs ask for. Empty: no limit."
+    )
+    max_ram = models.BigIntegerField(
+        null=True, blank=True, help_text="Sum of the RAM its started jobs ask for, in bytes. Empty: no limit."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project__slug"]
+        constraints = [
+            # the OneToOne keeps one per project; this keeps one default (NULL project) as well
+            models.UniqueConstraint(
+                Coalesce("project", models.Value(0)),
+                name="one_quota_per_project_and_one_default",
+                violation_error_message="There is already a quota for this project (or already a default quota).",
+            )
+        ]
+
+    def __str__(self):
+        return f"quota of {self.project.slug}" if self.project_id else "default quota"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accelerator.celery import app as celery_app
 from accelerator.crypto import encrypt_json
 from accelerator.errors import InvalidInput
-from jobs import sessions
+from jobs import quotas, scheduler, sessions
 from jobs.models import Job, JobEvent
 from jobs.states import Status
-
-RUN_JOB_TASK = "workers.tasks.run_job_task"  # defined by workers.tasks; routed to the "jobs" queue by settings
 
 
 def new_job(
@@ -38,9 +37,13 @@ def new_job(
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
     sessions.check_dispatch(user=user, conf=conf)
+    project = project or version.routine.project
+    quotas.refuse_if_never_fits(
+        project=project, cores=resources.get("required_cores"), ram=resources.get("required_ram")
+    )
     now = timezone.now()
     return Job(
-        project=project or version.routine.project,
+        project=project,
         routine_version=version,
         user=user,
         name=version.routine.name,
@@ -72,12 +75,30 @@ def create_job(*, reason: str = "", **fields) -> Job:
 
 
 def enqueue(job_id: int, *, delay: float = 0) -> None:
-    """Put a QUEUED job on the queue a worker takes it from (the task is named: workers sit above this room)."""
-    celery_app.send_task(RUN_JOB_TASK, args=(job_id,), countdown=delay if delay > 0 else None)
+    """A QUEUED job joins the fair queue (jobs.scheduler), which sends its start task when its turn comes.
+
+    With `delay` (a retry's backoff) it is not admitted before then
+    (`start_after`, unless already set) and a pass is asked for at that time.
+    """
+    if delay > 0:
+        start_after = timezone.now() + timedelta(seconds=delay)
+        Job.objects.filter(pk=job_id, admitted_at__isnull=True, start_after__isnull=True).update(
+            start_after=start_after, wait_reason=_backoff_reason(start_after)
+        )
+        scheduler.admit_later(delay)
+    else:
+        scheduler.admit()
 
 
-def next_attempt(job: Job, *, status: str, reason: str) -> Job:
-    """A new job for the same jobflow node: same version, conf, secrets and resources; attempt + 1."""
+def _backoff_reason(start_after) -> str:
+    return f"waiting for its retry backoff, until {start_after:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def next_attempt(job: Job, *, status: str, reason: str, delay: float = 0) -> Job:
+    """A new job for the same jobflow node: same version, conf, secrets and resources; attempt + 1.
+
+    With `delay` it is not admitted to run before that many seconds from now.
+    """
     now = timezone.now()
     job = Job.objects.get(pk=job.pk)  # the caller may hold a partly loaded row
     fields = {f.name: getattr(job, f.name) for f in Job._meta.concrete_fields if f.name in _ATTEMPT_FIELDS}
@@ -87,6 +108,8 @@ def next_attempt(job: Job, *, status: str, reason: str) -> Job:
         status=status,
         status_changed_at=now,
         queued_at=now if status == Status.QUEUED else None,
+        start_after=now + timedelta(seconds=delay) if delay > 0 else None,
+        wait_reason=_backoff_reason(now + timedelta(seconds=delay)) if delay > 0 else "",
     )
     JobEvent.objects.create(job=clone, status=status, reason=reason, created_at=now)
     return clone
@@ -105,6 +128,7 @@ _ATTEMPT_FIELDS = {
     "required_storage_local",
     "required_storage_workflow",
     "timeout",
+    "priority",
     "flow_run",
     "node_key",
 }

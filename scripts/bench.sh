@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: start the services (PostgreSQL, Redis, the Docker engine, test images) where not
-# running, then run the spine, jobflow, live-log, page, interactive-proxy and upload benchmarks.
-# Results: bench/results/{spine,flows,live,pages,proxy,upload}.{json,md}.
+# running, then run the spine, jobflow, live-log, page, interactive-proxy, upload and scale benchmarks.
+# Results: bench/results/{spine,flows,live,pages,proxy,upload,scale}.{json,md}.
 # Extra arguments go to bench/run.py (see `.venv/bin/python bench/run.py --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +18,4 @@ export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
 .venv/bin/python bench/pages.py
 .venv/bin/python bench/proxy.py
 .venv/bin/python bench/upload.py
+.venv/bin/python bench/scale.py   # ~20 min on 2 CPUs; `bench/scale.py --small` for a quick check

@@ -1,4 +1,5 @@
-"""`make run`: migrate, load the demo, and serve web + session proxy + worker + beat with embedded defaults.
+"""`make run`: migrate, load the demo, and serve web + session proxy + worker + beat + supervisor with embedded
+defaults.
 
 Reads PORT, SESSIONS_PORT (default PORT + 1), DATABASE_URL, REDIS_URL,
 ACC_BACKEND and DOCKER_HOST from the environment; without REDIS_URL it
@@ -111,6 +112,8 @@ def main() -> None:
             env=env,
         )
     )
+    # the supervisor follows every running job of the backend (a worker only starts and settles them)
+    children.append(subprocess.Popen(manage + ["supervise"], cwd=ROOT, env=env))
     children.append(
         subprocess.Popen(
             manage + ["serve_web", "--host", host, "--port", port],

@@ -11,4 +11,10 @@ export ACC_DOCKER_NETWORK="${ACC_DOCKER_NETWORK:-none}"
 export ACC_STOP_GRACE=2
 export ACC_INSTANCE="${ACC_INSTANCE:-test}"
 rm -rf "$ACC_DATA_DIR"; mkdir -p "$ACC_DATA_DIR"
-exec .venv/bin/pytest "$@"
+# The suite mostly waits (Celery workers, containers, a browser): ACC_TEST_WORKERS pytest-xdist processes run it
+# side by side, each on services of its own (tests/xdist_isolation.py). ACC_TEST_WORKERS=1 runs it in this process
+# (serially, as --pdb needs). loadgroup keeps the tests marked xdist_group(name) on one worker.
+WORKERS="${ACC_TEST_WORKERS:-2}"
+XDIST=()
+[ "$WORKERS" -gt 1 ] && XDIST=(-n "$WORKERS" --dist loadgroup)
+exec .venv/bin/pytest "${XDIST[@]}" "$@"

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from accounts.services import issue_token_pair
 from routines.models import Membership, Project, Role
 
-pytest_plugins = ["tests.docker_fixtures"]
+pytest_plugins = ["tests.docker_fixtures", "tests.xdist_isolation"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCLI = str(Path(sys.executable).parent / "accli")
@@ -82,7 +82,7 @@ def _test_db_url() -> str:
 
 
 class Worker:
-    """A real Celery worker process on the test database and Redis."""
+    """A real Celery worker process on the test database and Redis, with the supervisor of its backend."""
 
     def __init__(self, backend: str, concurrency: int = 4, extra_env: dict | None = None):
         self.backend = backend
@@ -125,7 +125,33 @@ class Worker:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.env = env
+        self.supervisor: subprocess.Popen | None = None
+        self.start_supervisor()
         self._wait_ready()
+
+    def start_supervisor(self) -> None:
+        """(Re)start the backend's supervisor: it adopts every job of the backend that runs."""
+        self.supervisor_log = self.log_path.with_suffix(f".supervisor-{time.time_ns()}.log")
+        self.supervisor = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "supervise", "--backend", self.backend],
+            cwd=ROOT,
+            env=self.env,
+            stdout=open(self.supervisor_log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while b"supervisor ready" not in self.supervisor_log.read_bytes():
+            if self.supervisor.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the supervisor did not start:\n{self.supervisor_log.read_text()[-4000:]}")
+            time.sleep(0.05)
+
+    def kill_supervisor(self) -> None:
+        """SIGKILL the supervisor, as a crash would; the jobs it followed keep running."""
+        if self.supervisor is not None and self.supervisor.poll() is None:
+            os.killpg(self.supervisor.pid, signal.SIGKILL)
+            self.supervisor.wait(10)
 
     def _wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -138,14 +164,21 @@ class Worker:
         raise RuntimeError(f"celery worker not ready after {timeout}s:\n{self.log_path.read_text()[-4000:]}")
 
     def kill(self) -> None:
-        """SIGKILL the whole worker (main process and pool), as a crash would."""
+        """SIGKILL the whole worker (main process and pool) and its supervisor, as a crash would."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait(10)
+        self.kill_supervisor()
 
     def stop(self) -> None:
+        if self.supervisor is not None and self.supervisor.poll() is None:
+            self.supervisor.send_signal(signal.SIGTERM)
+            try:
+                self.supervisor.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill_supervisor()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

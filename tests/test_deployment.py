@@ -18,14 +18,14 @@ def compose_command() -> list[str]:
     return ["docker-compose"]
 
 
-def test_compose_file_is_accepted_and_runs_web_proxy_worker_beat_postgres_redis():
+def test_compose_file_is_accepted_and_runs_web_proxy_worker_supervisor_beat_postgres_redis():
     env = {**os.environ, "SECRET_KEY": "from-the-environment"}
     check = subprocess.run([*compose_command(), "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     services = subprocess.run(
         [*compose_command(), "config", "--services"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert set(services) == {"postgres", "redis", "web", "proxy", "worker", "beat"}
+    assert set(services) == {"postgres", "redis", "web", "proxy", "worker", "supervisor", "beat"}
 
 
 def test_compose_puts_sessions_where_the_proxy_and_the_worker_reach_them():
@@ -35,7 +35,7 @@ def test_compose_puts_sessions_where_the_proxy_and_the_worker_reach_them():
     )
     services, sessions = config["services"], config["networks"]["sessions"]
     assert sessions["internal"] is True, "servers inside sessions get no route out"
-    for name in ("web", "proxy", "worker"):
+    for name in ("web", "proxy", "worker", "supervisor"):
         environment = services[name]["environment"]
         assert environment["ACC_INTERACTIVE_NETWORK"] == sessions["name"]
         assert "sessions" in services[name]["networks"], f"{name} cannot reach the sessions"

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from builds import cache
 from jobflows import services as flow_services
+from jobs import scheduler
 
 
 def job_ended(job_id: int, flow_run_id: int | None, *, keep_one: bool = False) -> int | None:
     """Jobs that joined `job_id` get its result (or run themselves), and its jobflow moves on.
 
     With `keep_one`, a node that became ready is not queued but returned, for
-    the calling worker to run next.
+    the calling worker to run next (if its project's quota has room).
     """
     cache.release_joiners(job_id)
-    if flow_run_id:
-        return flow_services.advance_flow(flow_run_id, keep_one=keep_one)
-    return None
+    ready = flow_services.advance_flow(flow_run_id, keep_one=keep_one) if flow_run_id else None
+    scheduler.admit()  # its place in the window and its project's quota are free: the fair queue moves on
+    return ready

@@ -1,13 +1,16 @@
-"""Runs one job through its phases on a backend: build, map inputs, run, map outputs.
+"""Runs one job through the phases that do work, in a worker: build, map inputs, start; later map outputs.
 
-Everything here happens inside a worker; every status change goes through
-jobs.states.transition, so a cancel or the reconciler racing with us is
-settled by compare-and-set, never by overwriting.
+A worker starts the job (`run`) and is free as soon as it runs: the wait
+belongs to the supervisor (workers.supervisor), which follows every running
+job by the engine's events and, once a job ended, has a worker `finish` it:
+classify how it ended, map its outputs, clean up and settle it. Every status
+change goes through jobs.states.transition, so a cancel or the reconciler
+racing with us is settled by compare-and-set, never by overwriting.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import logging
 import shutil
 import time
@@ -20,7 +23,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from accelerator.crypto import decrypt_json
-from backends import get_backend, sockets, usage
+from backends import get_backend, sockets
 from backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
 from builds import cache, identity, images
 from files import code as code_source
@@ -28,9 +31,10 @@ from files import digests
 from files import mappings as mapping_syntax
 from files import services as file_services
 from jobflows import services as flow_services
-from jobs import backend_spec, logs, sessions
+from jobs import backend_spec, logs, scheduler, sessions
 from jobs.models import InteractiveSession, Job, JobOutput
 from jobs.states import CANCELLED_MESSAGE, Status, transition
+from workers import supervisor
 from workers.ending import job_ended
 
 log = logging.getLogger(__name__)
@@ -76,13 +80,16 @@ class JobRunner:
 
     # --- entry point ----------------------------------------------------------
     def run(self) -> int | None:
-        """Run the job; returns a jobflow child that became ready and this worker may go on with."""
+        """Start the job and return once it runs (the supervisor follows it from there); a job that ends
+        before it runs (cached, cancelled, failed to build) is settled here. Returns a jobflow child that became
+        ready and this worker may go on with."""
         job = self.job
         needs_build = self.backend.uses_images and self.spec["stack"]["kind"] in ("docker_filename", "base_stack")
         first = Status.BUILDING if needs_build else Status.MAPPING_INPUTS
         if not transition(job.pk, first, reason="picked up by a worker", backend=self.backend.name):
             self.writer.close()
             return None  # somebody else has it, or it was cancelled while queued
+        scheduler.admit()  # this job left the start window: the next one may be sent
         if not job.cache_key and self._answer_from_cache():
             self.writer.close()
             ready = job_ended(job.pk, job.flow_run_id, keep_one=True)
@@ -90,28 +97,62 @@ class JobRunner:
             if job.flow_run_id and ready is None:
                 flow_services.release_volume(job.flow_run_id)
             return ready
-        outcome = None
         try:
             image = self._prepare(needs_build)
             self._map_inputs()
             self._record_identity(image)
-            exit_, timed_out = self._execute(image)
-            outcome = self._classify(exit_, timed_out)
-            outcome = self._map_outputs(outcome)
+            self._start(image)
+            return None
         except JobCancelled:
             outcome = self._cancelled()
         except JobFailed as exc:
             outcome = Outcome(Status.FAILED, error_code=exc.error_code, message=str(exc))
         except Exception as exc:  # a bug or a broken engine: say so plainly, keep the trace for operators
-            log.exception("job %s crashed", job.pk)
-            outcome = Outcome(
-                Status.FAILED, error_code="internal", message=f"The platform failed to run this job: {exc}"
-            )
-            job.operator_message = traceback.format_exc()
-            Job.objects.filter(pk=job.pk).update(operator_message=job.operator_message[-20000:])
-        finally:
-            ready = self._finish(outcome)
-        return ready
+            outcome = self._crashed(exc)
+        return self._finish(outcome)
+
+    def finish(self, ended: dict) -> int | None:
+        """The supervisor saw the job end (`ended`: exit_code, oom_killed and how the platform ended it,
+        if it did): classify, map outputs, clean up, settle. Safe to receive twice: only one call claims it."""
+        job = self.job
+        if not transition(job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs"):
+            self.writer.close()
+            return None  # settled already (a cancel, or an earlier hand-over)
+        self.state = job.backend_state or None
+        self.image = job.image or None
+        self.session = InteractiveSession.objects.filter(job_id=job.pk).first()
+        self.pipe_before = _read_json(self.host_dir / PIPE_BEFORE)
+        end = ended.get("end", "")
+        if self.session is not None and not end:  # a supervisor that stopped it did not live to say why
+            if self.session.stop_requested_at is not None:
+                end = "stopped"
+            elif self.session.ends_at is not None and self.session.ends_at <= timezone.now():
+                end = "timeout"
+        if self.session is not None and end in ("stopped", "timeout"):
+            self.session_end = end
+        try:
+            if end == "lost":
+                raise JobFailed(
+                    "The job's process ended while no record of how was kept (its container or sandbox is gone); "
+                    "its exit status is unknown.",
+                    error_code="lost",
+                )
+            exit_ = Exit(int(ended.get("exit_code", -1)), oom_killed=bool(ended.get("oom_killed")))
+            outcome = self._classify(exit_, end == "timeout")
+            outcome = self._map_outputs(outcome)
+        except JobCancelled:
+            outcome = self._cancelled()
+        except JobFailed as exc:
+            outcome = Outcome(Status.FAILED, error_code=exc.error_code, message=str(exc))
+        except Exception as exc:
+            outcome = self._crashed(exc)
+        return self._finish(outcome)
+
+    def _crashed(self, exc: Exception) -> Outcome:
+        log.exception("job %s crashed", self.job.pk)
+        trace = traceback.format_exc()
+        Job.objects.filter(pk=self.job.pk).update(operator_message=trace[-20000:])
+        return Outcome(Status.FAILED, error_code="internal", message=f"The platform failed to run this job: {exc}")
 
     # --- phases ---------------------------------------------------------------
     def _answer_from_cache(self) -> bool:
@@ -241,7 +282,8 @@ class JobRunner:
         Job.objects.filter(pk=self.job.pk).update(identity=document, cache_key=key)
         self.job.cache_key = key
 
-    def _execute(self, image: str | None) -> tuple[Exit, bool]:
+    def _start(self, image: str | None) -> None:
+        """Start the job on the backend and hand it to the supervisor."""
         if sockets.is_interactive(self.job.conf):
             self.session = sessions.open_session(self.job)
         job_spec = backend_spec.build_job_spec(
@@ -253,100 +295,19 @@ class JobRunner:
         )
         self.image = image
         if self.job.flow_run_id and self.spec.get("deterministic") is not False:
-            self.pipe_before = self.backend.pipe_digests(job_spec.pipe, image=image)  # to tell what this node adds
+            before = self.backend.pipe_digests(job_spec.pipe, image=image)  # to tell what this node adds
+            (self.host_dir / PIPE_BEFORE).write_text(json.dumps(before))
         try:
             self.state = self.backend.start(job_spec)
         except ValueError as exc:
             raise JobFailed(str(exc), error_code="input") from None
+        if self.session is not None:
+            sessions.started(self.session, timeout=job_spec.timeout)
+        self.writer.close()  # from now on the supervisor writes the log
         if not transition(self.job.pk, Status.RUNNING, reason="started", backend_state=self.state, image=image or ""):
+            self.writer = logs.LogWriter(self.job.pk, secrets=self.secrets.values())
             raise JobCancelled
-        drainer = logs.pump(self.backend.logs(self.state), self.writer)
-        sampler = usage.Sampler(lambda: self.backend.usage(self.state), every=settings.ACC_USAGE_EVERY)
-        try:
-            if self.session is not None:
-                sessions.started(self.session, timeout=job_spec.timeout)
-                exit_, timed_out = self._wait_session()
-                sessions.mark_ended(self.session)  # from now on the URL says the session is over
-            else:
-                exit_, timed_out = self._wait(job_spec.timeout)
-        finally:
-            used = sampler.stop()
-            Job.objects.filter(pk=self.job.pk).update(
-                usage=used, peak_memory_bytes=used["peak_memory_bytes"], cpu_seconds=used["cpu_seconds"]
-            )
-        drainer.join(timeout=30)
-        return exit_, timed_out
-
-    def _wait(self, timeout: int) -> tuple[Exit, bool]:
-        """Wait for the end, refreshing the heartbeat; enforce the wall-clock limit."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.writer.error(f"Timeout: the job ran longer than {timeout} s and is being stopped.")
-                self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
-                return (self.backend.wait(self.state, 30) or Exit(-1)), True
-            exit_ = self.backend.wait(self.state, min(remaining, settings.ACC_CANCEL_CHECK_EVERY))
-            if exit_ is not None:
-                return exit_, False
-            self._stop_if_cancelled()
-
-    def _wait_session(self) -> tuple[Exit, bool]:
-        """`_wait` of an interactive job: announce the URL once the server accepts connections, and end the
-        session at its deadline (which the owner may push) or on a stop request from the page.
-
-        The session row is read again on every turn: the web process writes the
-        deadline and the stop request. Until the server is ready the loop turns
-        four times a second (once a second after the first half minute: a server
-        that is slow to start should not cost a query and a probe every 250 ms
-        for an hour), then once per ACC_CANCEL_CHECK_EVERY.
-        """
-        session, ready, since = self.session, False, time.monotonic()
-        while True:
-            fresh = sessions.reload(session)
-            if ready and fresh.ends_at and session.ends_at and fresh.ends_at > session.ends_at:
-                self.writer.info(f"The session was extended; it now ends at {_utc(fresh.ends_at)}.")
-            session = self.session = fresh
-            if session.stop_requested_at is not None:
-                self.session_end = "stopped"
-                self.writer.info("The session was asked to stop; stopping the server.")
-                sessions.mark_ended(session)
-                return self._stop_and_wait(), False
-            remaining = (session.ends_at - timezone.now()).total_seconds()
-            if remaining <= 0:
-                self.session_end = "timeout"
-                self.writer.info(f"The session reached its end time ({_utc(session.ends_at)}); stopping the server.")
-                sessions.mark_ended(session)  # before the stop: no request is sent to a server on its way out
-                return self._stop_and_wait(), True
-            if not ready:
-                ready = self._announce_when_ready(session)
-            step = settings.ACC_CANCEL_CHECK_EVERY if ready else (0.25 if time.monotonic() - since < 30 else 1.0)
-            exit_ = self.backend.wait(self.state, min(remaining, step))
-            if exit_ is not None:
-                self.session = sessions.reload(session)
-                if self.session.stop_requested_at is not None:  # asked to stop just as the server exited
-                    self.session_end = "stopped"
-                return exit_, False
-            self._stop_if_cancelled()
-
-    def _stop_if_cancelled(self) -> None:
-        """A turn of a wait: keep the heartbeat fresh, and stop the job if someone asked to cancel it (the web
-        only records the request; the engine is asked from here)."""
-        if self._beat_and_ask():
-            self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
-
-    def _announce_when_ready(self, session: InteractiveSession) -> bool:
-        address = self.backend.interactive_address(self.state)
-        if not address or not sockets.accepts(address):
-            return False
-        sessions.mark_ready(session, address)
-        self.writer.info(f"Interactive session available at: {sessions.url_of(session)}")
-        self.writer.info(f"The session ends at {_utc(session.ends_at)} unless it is stopped or extended.")
-        return True
-
-    def _stop_and_wait(self) -> Exit:
-        self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
-        return self.backend.wait(self.state, 30) or Exit(-1)
+        supervisor.announce(self.job.pk, self.backend.name)
 
     def _classify_session(self, exit_: Exit, timed_out: bool) -> Outcome | None:
         """How an interactive session ended, when the platform ended it: a stop is a normal end; at the
@@ -402,8 +363,7 @@ class JobRunner:
         return Outcome(Status.SUCCEEDED, exit_code=0)
 
     def _map_outputs(self, outcome: Outcome) -> Outcome:
-        """Store output mappings; also after a failure or a timeout, so nothing is lost."""
-        transition(self.job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs")
+        """Store output mappings; also after a failure or a timeout, so nothing is lost. Runs in MAPPING_OUTPUTS."""
         if self.job.flow_run_id and self.state:
             outcome = self._check_pipe_size(outcome)
         if self.pipe_before is not None and outcome.status == Status.SUCCEEDED:
@@ -529,8 +489,14 @@ class JobRunner:
         shutil.rmtree(self.host_dir, ignore_errors=True)
 
 
-def _utc(moment) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+PIPE_BEFORE = "pipe-before.json"  # in the job's folder: /mnt/pipe's digests before the node ran
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _exported(dest: Path, container_path: str) -> Path:

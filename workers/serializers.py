@@ -38,6 +38,8 @@ class JobSerializer(serializers.ModelSerializer):
             "routine_version",
             "user",
             "status",
+            "wait_reason",
+            "priority",
             "exit_code",
             "error_code",
             "message",
@@ -68,6 +70,14 @@ class JobSerializer(serializers.ModelSerializer):
         ]
 
     flow_root = serializers.IntegerField(source="flow_run.root_id", default=None, allow_null=True)
+    wait_reason = serializers.SerializerMethodField(
+        help_text="While QUEUED: why it has not started yet, e.g. 'waiting for quota: project climate uses 8 of 8 "
+        "cores'. Empty once its start was sent to a worker, and in every other status."
+    )
+    priority = serializers.IntegerField(read_only=True, help_text="Higher starts first; set by operators in the admin.")
+
+    def get_wait_reason(self, job) -> str:
+        return job.wait_reason if job.status == "QUEUED" else ""
 
 
 class FlowNodeSerializer(serializers.ModelSerializer):

@@ -14,9 +14,8 @@ from accelerator.errors import Forbidden
 from backends import get_backend
 from builds import cache
 from jobflows import services as flow_services
-from jobs import backend_spec, permissions
+from jobs import backend_spec, permissions, scheduler
 from jobs.models import Job
-from jobs.services import enqueue
 from jobs.states import ACTIVE, CANCELLED_MESSAGE, FINAL, Status, transition
 from workers.ending import job_ended
 from workers.runner import JobRunner
@@ -27,18 +26,37 @@ CANCEL_ORPHAN_TASK = "workers.tasks.cancel_orphan_task"
 
 
 def execute_job(job_id: int) -> None:
-    """Run a queued job to its end. Returns at once if it is not QUEUED any more.
+    """Start a queued job; returns once it runs (the supervisor follows it) or ended before it could. Returns at
+    once if it is not QUEUED any more.
 
     When a jobflow node ends and its child becomes ready, this worker slot is
-    free: it goes straight on with the child instead of waiting for the queue
-    to deliver it. The child's queue message still goes out; whichever claims
-    the job first (compare-and-set) runs it, the other returns at once.
+    free: it goes straight on with the child (admitted by
+    jobs.scheduler.admit_now when its project's quota has room) instead of
+    waiting for the queue to deliver it. A duplicate start message is
+    harmless: whichever claims the job first (compare-and-set) runs it. A job
+    still waiting in the fair queue (not admitted) is never run.
     """
-    next_id: int | None = job_id
+    _go_on(job_id)
+
+
+def finish_job(job_id: int, ended: dict) -> None:
+    """The supervisor saw a running job end: map its outputs and settle it (see JobRunner.finish); then go on
+    with a jobflow child that became ready."""
+    job = _load(job_id)
+    if job is not None and job.status == Status.RUNNING:
+        _go_on(JobRunner(job).finish(ended))
+
+
+def _load(job_id: int) -> Job | None:
+    job = Job.objects.select_related("routine_version__routine", "project", "flow_run").filter(pk=job_id).first()
+    return None if job is None or job.routine_version_id is None else job  # a jobflow's root runs nothing
+
+
+def _go_on(next_id: int | None) -> None:
     while next_id is not None:
-        job = Job.objects.select_related("routine_version__routine", "project", "flow_run").filter(pk=next_id).first()
-        if job is None or job.status != Status.QUEUED or job.routine_version_id is None:
-            return  # gone, taken, or a jobflow's root (which runs nothing)
+        job = _load(next_id)
+        if job is None or job.status != Status.QUEUED or job.admitted_at is None:
+            return  # gone, taken, or still waiting in the fair queue
         next_id = JobRunner(job).run()
 
 
@@ -89,6 +107,10 @@ def cancel_orphan(job_id: int) -> None:
 
 
 def _worker_gone(job: Job) -> bool:
+    """Whether the worker in one of the job's working phases stopped answering. A RUNNING job has no worker:
+    the supervisor follows it (and acts on its cancel request, also after its own restart)."""
+    if job.status == Status.RUNNING:
+        return False
     stale = timezone.now() - timedelta(seconds=settings.ACC_HEARTBEAT_TIMEOUT)
     return job.heartbeat_at is None or job.heartbeat_at < stale
 
@@ -110,28 +132,33 @@ def _settle_orphan(job: Job, status: str, message: str, *, error_code: str) -> b
 
 
 def reconcile_jobs() -> dict:
-    """Settle jobs whose worker died, re-send lost queue messages, remove leftovers.
+    """Settle jobs whose worker died in a working phase, re-send lost queue messages, remove leftovers.
 
-    Run periodically by Celery beat. A job is never left RUNNING forever and
-    no container outlives its job.
+    Run periodically by Celery beat. RUNNING jobs are not its business: the
+    supervisor follows them and adopts them again after a restart. What only
+    the reconciler sees: a worker that died while it built, mapped inputs or
+    mapped outputs, and containers or processes whose job is over.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ACC_HEARTBEAT_TIMEOUT)
     settled = 0
-    for job in Job.objects.filter(status__in=ACTIVE, heartbeat_at__lt=stale):
+    working = ACTIVE - {Status.RUNNING}
+    for job in Job.objects.filter(status__in=working, heartbeat_at__lt=stale):
         message = "The worker running this job stopped responding; the job was stopped. Dispatch it again."
         settled += _settle_orphan(job, Status.FAILED, message, error_code="worker_lost")
     resend_before = now - timedelta(seconds=settings.ACC_QUEUE_RESEND_AFTER)
     resent = 0
-    lost = Job.objects.filter(status=Status.QUEUED, queued_at__lt=resend_before, routine_version__isnull=False)
+    lost = Job.objects.filter(status=Status.QUEUED, admitted_at__lt=resend_before, routine_version__isnull=False)
     for job_id in lost.values_list("pk", flat=True):
-        enqueue(job_id)  # the runner's compare-and-set makes a duplicate harmless
+        scheduler.send_start(job_id)  # the runner's compare-and-set makes a duplicate harmless
         resent += 1
+    admitted = scheduler.admit()  # jobs still in the fair queue only need a pass (a backoff ran out, a lost one)
     removed = _remove_leftovers()
     joiners = cache.release_stale_joiners()
     return {
         "settled": settled,
         "resent": resent,
+        "admitted": admitted,
         "removed": removed,
         "pipes": flow_services.remove_stale_pipes(),
         "joined": joiners,

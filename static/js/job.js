@@ -180,6 +180,10 @@
     bindWhy();
     tickCountdown();
     setInterval(tickCountdown, 1000);
+    /* while it waits in the fair queue its reason may change without a status event (a quota fills, frees) */
+    setInterval(function () {
+      if (lastStatus === "QUEUED" && !document.hidden) refreshParts();
+    }, 5000);
 
     /* --- live ----------------------------------------------------------------------- */
     var live = new window.AccLive({

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import random
+import re
 import time
 import urllib.request
 import uuid
@@ -289,15 +290,23 @@ def build_tags(docker_client):
     """build_tags() -> a fresh image tag; those images and the untagged leftovers of failed builds go at teardown."""
     tags: list[str] = []
     dangling_before = {i.id for i in docker_client.images.list(filters={"dangling": True})}
+    BUILD_LOGS.clear()
 
     def make() -> str:
         tags.append(f"acc-build/test-{uuid.uuid4().hex[:16]}:latest")
         return tags[-1]
 
     yield make
-    # Failed and abandoned builds leave untagged step images (the classic builder keeps them as cache).
-    # Assumes no other build runs on this engine meanwhile: its in-progress step image would look the same.
-    leftovers = [i.id for i in docker_client.images.list(filters={"dangling": True}) if i.id not in dangling_before]
+    # Failed and abandoned builds leave untagged step images (the classic builder keeps them as cache). Only those
+    # this test's builds made go (the builder names each step's image in the log: " ---> <12 hex digits>"): other
+    # builds run on this engine meanwhile (other xdist workers, other test runs), and removing the step image of a
+    # build in progress fails it ("No such image").
+    made = {m for log in BUILD_LOGS for m in re.findall(r"^ ---> ([0-9a-f]{12})$", log.text, flags=re.M)}
+    leftovers = [
+        i.id
+        for i in docker_client.images.list(filters={"dangling": True})
+        if i.id not in dangling_before and i.id.removeprefix("sha256:")[:12] in made
+    ]
     for image in tags + leftovers:
         try:
             docker_client.images.remove(image, force=True)
@@ -305,9 +314,13 @@ def build_tags(docker_client):
             pass
 
 
+BUILD_LOGS: list[Log] = []  # the Logs of the running test (build_tags reads the step images of its builds there)
+
+
 class Log:
     def __init__(self):
         self.lines: list[str] = []
+        BUILD_LOGS.append(self)
 
     def __call__(self, text: str) -> None:
         self.lines.append(text)
@@ -389,28 +402,36 @@ def test_failing_run_raises_build_failed_with_the_builders_error(docker_backend,
 
 
 def test_build_timeout_raises_build_timed_out_and_stops_the_build(docker_backend, docker_client, build_tags, tmp_path):
-    spec = base_stack(tmp_path, build_tags(), install_command="sleep 60", timeout=2)
+    sleep = long_sleep()
+    spec = base_stack(tmp_path, build_tags(), install_command=sleep, timeout=2)
     started = time.monotonic()
     with pytest.raises(BuildTimedOut):
         docker_backend.build(spec, log=Log(), should_stop=lambda: False)
     assert time.monotonic() - started < 10
-    assert_no_build_container_left(docker_client)
+    assert_no_build_container_left(docker_client, sleep)
 
 
 def test_should_stop_cancels_the_build(docker_backend, docker_client, build_tags, tmp_path):
-    spec = base_stack(tmp_path, build_tags(), install_command="sleep 60")
+    sleep = long_sleep()
+    spec = base_stack(tmp_path, build_tags(), install_command=sleep)
     started = time.monotonic()
     with pytest.raises(BuildCancelled):
         docker_backend.build(spec, log=Log(), should_stop=lambda: time.monotonic() - started > 1.5)
     assert time.monotonic() - started < 10
-    assert_no_build_container_left(docker_client)
+    assert_no_build_container_left(docker_client, sleep)
 
 
-def assert_no_build_container_left(client, timeout: float = 15) -> None:
+def long_sleep() -> str:
+    """An install command that outlasts the test, told apart from the RUN steps of other builds on the engine
+    (the sibling test may be running at the same time on another xdist worker)."""
+    return f"sleep 60 # {uuid.uuid4().hex}"
+
+
+def assert_no_build_container_left(client, command: str, timeout: float = 15) -> None:
     """The engine noticed the client leave: the RUN container of the abandoned build goes away."""
     deadline = time.monotonic() + timeout
     while True:
-        running = [c for c in client.containers.list() if "sleep 60" in " ".join(c.attrs["Config"]["Cmd"] or [])]
+        running = [c for c in client.containers.list() if command in " ".join(c.attrs["Config"]["Cmd"] or [])]
         if not running:
             return
         assert time.monotonic() < deadline, f"build containers still running: {running}"

@@ -167,25 +167,6 @@ def test_secrets_reach_the_job_but_never_logs_or_api(backend, start_worker, api,
     assert secret.encode() not in bytes(job.secrets_encrypted)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_killed_worker_is_settled_by_the_reconciler(backend, start_worker, api, project, alice, settings):
-    from workers.services import reconcile_jobs
-
-    worker = start_worker(backend, extra_env={"ACC_HEARTBEAT_EVERY": "0.5"})
-    job_id = run(api, alice, make_routine(project, alice, "echo started; sleep 120"))
-    wait_for_status(job_id, "RUNNING", timeout=30)
-    worker.kill()
-    settings.ACC_HEARTBEAT_TIMEOUT = 2
-    settings.ACC_BACKEND = backend
-    time.sleep(2.5)
-    result = reconcile_jobs()
-    assert result["settled"] == 1
-    job = Job.objects.get(pk=job_id)
-    assert job.status == "FAILED" and job.error_code == "worker_lost"
-    assert "stopped responding" in job.message
-    nothing_left(backend, job)
-
-
 @pytest.mark.docker
 def test_out_of_memory_is_said_plainly(start_worker, api, project, alice):
     start_worker("docker")

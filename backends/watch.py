@@ -1,0 +1,47 @@
+"""What the supervisor needs of a backend: every running job followed from one asyncio loop.
+
+A `Watcher` turns the engine's own notifications into awaitables: the end
+of a job (a pidfd for a local process, the Docker engine's event stream),
+its output from a resume point (a log file read on inotify, the engine's
+log follow), and readings of what it uses, for all jobs at once. Nothing
+here costs a thread or a process per job; the states are the dicts `start`
+returned, and every method is safe to call again after a restart.
+
+Cursors are opaque strings the watcher gives with each piece of output and
+takes back to resume after it, so a restarted supervisor ships neither a
+duplicate nor a gap.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+
+from backends.base import Exit
+
+
+class Watcher(abc.ABC):
+    async def open(self) -> None:  # noqa: B027 - a watcher may have nothing to open
+        """Connect to the engine (and subscribe to its events) before the first `present`."""
+
+    async def close(self) -> None:  # noqa: B027
+        """Let go of the engine's connections."""
+
+    @abc.abstractmethod
+    async def wait(self, state: dict) -> Exit:
+        """Return once the job has ended (at once if it already has), with how it ended."""
+
+    @abc.abstractmethod
+    def logs(self, state: dict, cursor: str) -> AsyncIterator[tuple[bytes, str]]:
+        """The job's output after `cursor` ("" = from the start) as (bytes, cursor after them) until it ended."""
+
+    def ended(self, state: dict) -> None:  # noqa: B027 - most engines end their log stream themselves
+        """`wait` returned: a `logs` iterator of this job that waits for more may look one last time now."""
+
+    @abc.abstractmethod
+    async def stop(self, state: dict, *, grace: float) -> None:
+        """Ask the job to end (TERM), and kill it after `grace` seconds; returns without waiting for the end."""
+
+    @abc.abstractmethod
+    async def usage(self, states: dict[int, dict]) -> dict[int, tuple[float, int]]:
+        """(CPU seconds so far, memory now) of each running job that could be read."""

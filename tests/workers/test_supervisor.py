@@ -1,0 +1,63 @@
+"""Running jobs belong to the supervisor: a worker slot is free once its job runs, and neither a killed
+supervisor nor a killed worker loses, repeats or strands a job (issue 14)."""
+
+import time
+
+import pytest
+
+from jobs.models import Job
+from tests.conftest import wait_for_status
+from tests.workers.test_jobs import BACKENDS, log_text, make_routine, nothing_left, run
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("[")]  # the job's own lines
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_more_jobs_run_at_once_than_the_worker_has_slots(backend, start_worker, api, project, alice):
+    start_worker(backend, concurrency=1)
+    ids = [run(api, alice, make_routine(project, alice, f"echo up {i}; sleep 30", name=f"t{i}")) for i in range(3)]
+    for job_id in ids:
+        wait_for_status(job_id, "RUNNING", timeout=60)
+    assert Job.objects.filter(pk__in=ids, status="RUNNING").count() == 3  # one slot, three running together
+    for job_id in ids:
+        api(alice).post(f"/api/v1/jobs/{job_id}/cancel/")
+    for job_id in ids:
+        assert wait_for_status(job_id, "CANCELLED", timeout=30).status == "CANCELLED"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_restarted_supervisor_resumes_the_log_without_a_gap_or_a_repeat(backend, start_worker, api, project, alice):
+    worker = start_worker(backend)
+    command = "for i in $(seq 1 40); do echo line-$i; sleep 0.1; done; sleep 2; echo last"
+    job_id = run(api, alice, make_routine(project, alice, command))
+    wait_for_status(job_id, "RUNNING", timeout=60)
+    deadline = time.monotonic() + 30
+    while "line-5" not in log_text(api, alice, job_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker.kill_supervisor()  # mid-stream
+    time.sleep(1)
+    worker.start_supervisor()
+    job = wait_for_status(job_id, "SUCCEEDED", timeout=60)
+    assert job.status == "SUCCEEDED", job.message
+    assert _lines(log_text(api, alice, job_id)) == [f"line-{i}" for i in range(1, 41)] + ["last"]
+    nothing_left(backend, job)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_job_that_ends_while_nothing_watches_is_settled_with_its_exit_code_and_logs(
+    backend, start_worker, api, project, alice
+):
+    worker = start_worker(backend)
+    job_id = run(api, alice, make_routine(project, alice, "echo started; sleep 3; echo finished; exit 3"))
+    wait_for_status(job_id, "RUNNING", timeout=60)
+    worker.kill()  # the worker and the supervisor, as a crash would
+    time.sleep(5)  # the job ends meanwhile; nobody is there to see it
+    assert Job.objects.get(pk=job_id).status == "RUNNING"
+    start_worker(backend)
+    job = wait_for_status(job_id, ["FAILED"], timeout=60)
+    assert job.status == "FAILED" and job.exit_code == 3 and job.error_code == "exit", job.message
+    assert _lines(log_text(api, alice, job_id)) == ["started", "finished"]
+    assert job.events.filter(status="RUNNING").count() == 1  # it ran once
+    nothing_left(backend, job)
