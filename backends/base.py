@@ -194,6 +194,11 @@ class Backend(abc.ABC):
         """
 
     # --- reconciliation -------------------------------------------------------
+    def started_state(self, job_id: int) -> dict | None:
+        """The state of what `start` started for `job_id` (running or ended), found without the state `start`
+        returned (its worker died before it could record it); None when nothing was started."""
+        return None
+
     @abc.abstractmethod
     def running_job_ids(self) -> set[int]:
         """Ids of jobs that have something (process, container) on this backend now."""

@@ -462,6 +462,13 @@ class DockerBackend(Backend):
         finally:
             self.client.api.remove_container(created["Id"], force=True)
 
+    def started_state(self, job_id: int) -> dict | None:
+        container = self._container({"job_id": job_id})
+        if container is None or container.status == "created":  # never started: its copy-in may be partial
+            return None
+        network = container.attrs["HostConfig"].get("NetworkMode") or ""
+        return {"name": job_name(job_id), "job_id": job_id, "id": container.id, "network": network}
+
     def running_job_ids(self) -> set[int]:
         """Jobs with a container here, running or exited but not yet cleaned up."""
         filters = manifests.managed_filter()

@@ -281,13 +281,12 @@ class LocalBackend(Backend):
             "[WARNING] This job runs without a sandbox, as the worker's user on the worker host "
             "(ACC_LOCAL_UNSANDBOXED_UNSAFE): it is not isolated from the host, other jobs or the platform.",
         )
-        # the exit code in bubblewrap's words, for whoever watches the job
-        record = f'"$@"; printf \'{{ "exit-code": %d }}\\n\' $? >&{status_fd}'
+        # the exit code in bubblewrap's words, for whoever watches the job (by path: sh redirects fds 0-9 only)
+        record = 'status=$1; shift; "$@"; printf \'{ "exit-code": %d }\\n\' $? >> "$status"'
         return subprocess.Popen(
-            ["/bin/sh", "-c", record, "sh", *argv],
+            ["/bin/sh", "-c", record, "sh", state["status_path"], *argv],
             cwd=state["cwd"],
             env=env,
-            pass_fds=[status_fd],
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -433,6 +432,9 @@ class LocalBackend(Backend):
     def state_of(self, job_id: int) -> dict | None:
         """The state `start` wrote for `job_id`, found by its folder; None if it never started."""
         return _read_state(self.jobs_dir / str(job_id))
+
+    def started_state(self, job_id: int) -> dict | None:
+        return self.state_of(job_id)
 
     def stop_by_id(self, job_id: int, *, grace: float = 1) -> None:
         state = self.state_of(job_id) or {"name": job_name(job_id), "job_id": job_id}

@@ -209,7 +209,7 @@ class Sampler(threading.Thread):
                     "AND backend_type = 'client backend' GROUP BY application_name",
                     [h.BENCH_DB],
                 ).fetchall()
-                counts = {app: n for app, n in rows if app != CLIENT_APP}
+                counts = {app: n for app, n in rows if app.startswith("acc-") and app != CLIENT_APP}  # not psql
                 self.peak_pg_total = max(self.peak_pg_total, sum(counts.values()))
                 for app, n in counts.items():
                     self.peak_pg[app] = max(self.peak_pg.get(app, 0), n)

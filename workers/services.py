@@ -17,6 +17,7 @@ from jobflows import services as flow_services
 from jobs import backend_spec, permissions, scheduler
 from jobs.models import Job
 from jobs.states import ACTIVE, CANCELLED_MESSAGE, FINAL, Status, transition
+from workers import supervisor
 from workers.ending import job_ended
 from workers.runner import JobRunner
 
@@ -141,9 +142,12 @@ def reconcile_jobs() -> dict:
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ACC_HEARTBEAT_TIMEOUT)
-    settled = 0
+    settled = adopted = 0
     working = ACTIVE - {Status.RUNNING}
     for job in Job.objects.filter(status__in=working, heartbeat_at__lt=stale):
+        if job.status == Status.MAPPING_INPUTS and _hand_to_supervisor(job):
+            adopted += 1  # its worker died just after it started the job: it runs, the supervisor follows it
+            continue
         message = "The worker running this job stopped responding; the job was stopped. Dispatch it again."
         settled += _settle_orphan(job, Status.FAILED, message, error_code="worker_lost")
     resend_before = now - timedelta(seconds=settings.ACC_QUEUE_RESEND_AFTER)
@@ -157,12 +161,30 @@ def reconcile_jobs() -> dict:
     joiners = cache.release_stale_joiners()
     return {
         "settled": settled,
+        "adopted": adopted,
         "resent": resent,
         "admitted": admitted,
         "removed": removed,
         "pipes": flow_services.remove_stale_pipes(),
         "joined": joiners,
     }
+
+
+def _hand_to_supervisor(job: Job) -> bool:
+    """A job whose worker died between starting it on the backend and marking it RUNNING: it runs (or ran)
+    there, so it is marked RUNNING with the state found on the backend and the supervisor adopts it, instead
+    of being failed and run again."""
+    backend = get_backend(job.backend or None)
+    try:
+        state = backend.started_state(job.pk)
+    except Exception:
+        log.warning("cannot look for job %s on backend %s", job.pk, backend.name, exc_info=True)
+        return False
+    reason = "started by a worker that was lost; the supervisor follows it"
+    if state is None or not transition(job.pk, Status.RUNNING, reason=reason, backend_state=state):
+        return False
+    supervisor.announce(job.pk, backend.name)
+    return True
 
 
 def _remove_leftovers() -> int:

@@ -269,9 +269,10 @@ class Supervisor:
         """Cancel requests, session stops and extensions (written by the web), and wall-clock limits."""
         if not self.followed:
             return
-        running, cancelled, session_rows = await self._db(_control_rows, list(self.followed))
+        asked = list(self.followed)
+        running, cancelled, session_rows = await self._db(_control_rows, asked)
         now = timezone.now()
-        for f in list(self.followed.values()):
+        for f in [self.followed[i] for i in asked if i in self.followed]:  # not those adopted while we asked
             if f.stopping:
                 continue
             try:

@@ -114,7 +114,7 @@ def test_without_a_sandbox_a_job_is_refused_unless_the_operator_allows_it(start_
     routine = make_routine(project, alice, "echo ran-unsandboxed", name="unsafe")
     job = wait_for_status(run(api, alice, routine), {"SUCCEEDED", "FAILED"})
     text = log_text(api, alice, job.pk)
-    assert job.status == "SUCCEEDED" and "ran-unsandboxed" in text
+    assert job.status == "SUCCEEDED" and "ran-unsandboxed" in text, (job.message, text)
     assert "without a sandbox" in text, "the log says the job was not isolated"
 
 
