@@ -11,10 +11,11 @@ export ACC_DOCKER_NETWORK="${ACC_DOCKER_NETWORK:-none}"
 export ACC_STOP_GRACE=2
 export ACC_INSTANCE="${ACC_INSTANCE:-test}"
 rm -rf "$ACC_DATA_DIR"; mkdir -p "$ACC_DATA_DIR"
-# The suite mostly waits (Celery workers, containers, a browser): ACC_TEST_WORKERS pytest-xdist processes run it
-# side by side, each on services of its own (tests/xdist_isolation.py). ACC_TEST_WORKERS=1 runs it in this process
-# (serially, as --pdb needs). loadgroup keeps the tests marked xdist_group(name) on one worker.
-WORKERS="${ACC_TEST_WORKERS:-2}"
+# The suite mostly waits (Celery workers, containers, a browser): ACC_TEST_WORKERS=N runs it on N pytest-xdist
+# processes side by side, each on services of its own (tests/xdist_isolation.py). The default is one (serial, as
+# --pdb needs): on a 2-core machine two browser tests missed their timeouts beside a second process.
+# loadgroup keeps the tests marked xdist_group(name) on one worker.
+WORKERS="${ACC_TEST_WORKERS:-1}"
 XDIST=()
 [ "$WORKERS" -gt 1 ] && XDIST=(-n "$WORKERS" --dist loadgroup)
 exec .venv/bin/pytest "${XDIST[@]}" "$@"
