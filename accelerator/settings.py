@@ -89,7 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("DB_POOL_MIN", 2),
-        "max_size": env_int("DB_POOL_MAX", 20),
+        # per process: the web's requests wait for one of these; a Celery worker raises its own to fit its
+        # threads (accelerator/celery.py), so the platform's total stays small whatever runs
+        "max_size": env_int("DB_POOL_MAX", 8),
         "timeout": env_float("DB_POOL_TIMEOUT", 30.0),
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -249,6 +251,9 @@ ACC_GIT_SLOW_REMOTE_TTL = env_int("ACC_GIT_SLOW_REMOTE_TTL", 300)
 ACC_SNAPSHOTS_DIR = Path(env_str("ACC_SNAPSHOTS_DIR", str(DATA_DIR / "snapshots"))).resolve()
 ACC_STOP_GRACE = env_int("ACC_STOP_GRACE", 3)
 ACC_USAGE_EVERY = env_float("ACC_USAGE_EVERY", 1.0)  # seconds between CPU / memory readings of a job
+# The supervisor reads at most this many jobs' usage a second: with many jobs running, each is read less often
+# (every jobs / ACC_USAGE_READS_PER_SECOND s) instead of the engine spending its time on readings.
+ACC_USAGE_READS_PER_SECOND = env_float("ACC_USAGE_READS_PER_SECOND", 25.0)
 # A running job's worker refreshes its heartbeat this often (s); the reconciler
 # settles jobs whose heartbeat is older than ACC_HEARTBEAT_TIMEOUT.
 ACC_HEARTBEAT_EVERY = env_float("ACC_HEARTBEAT_EVERY", 5.0)

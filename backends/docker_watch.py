@@ -120,27 +120,46 @@ class DockerWatcher(Watcher):
             self._died.pop(name, None)
 
     async def logs(self, state: dict, cursor: str) -> AsyncIterator[tuple[bytes, str]]:
-        """Each frame of the engine's log carries the time it was written: the cursor, in nanoseconds."""
-        after = int(cursor) if cursor else 0
-        params = {"stdout": "1", "stderr": "1", "follow": "1", "timestamps": "1"}
-        if after:
-            params["since"] = f"{after // 10**9}.{after % 10**9:09d}"
+        """Each frame of the engine's log carries the time it was written: the cursor, in nanoseconds.
+
+        A follow can end before the container does (the engine drops it) or just before its last lines
+        (the engine closes it at the die event): so the stream is followed again while the container runs,
+        and read once more without follow after it ended. Lines at or before the cursor are skipped.
+        """
+        after = [int(cursor) if cursor else 0]
+        name = _name(state)
+        while True:
+            async for piece in self._read_logs(name, after, follow=True):
+                yield piece
+            info = await self._inspect(name)
+            if info is None:
+                return
+            if info["State"].get("Status") in ("exited", "dead"):
+                async for piece in self._read_logs(name, after, follow=False):
+                    yield piece
+                return
+            await asyncio.sleep(0.5)  # dropped while it runs: follow again from the cursor
+
+    async def _read_logs(self, name: str, after: list[int], *, follow: bool) -> AsyncIterator[tuple[bytes, str]]:
+        params = {"stdout": "1", "stderr": "1", "follow": "1" if follow else "0", "timestamps": "1"}
+        if after[0]:
+            params["since"] = f"{after[0] // 10**9}.{after[0] % 10**9:09d}"
         try:
-            async with self.docker._query(f"containers/{_name(state)}/logs", params=params, timeout=None) as resp:
+            async with self.docker._query(f"containers/{name}/logs", params=params, timeout=None) as resp:
                 while True:
                     try:
                         header = await resp.content.readexactly(8)
                         frame = await resp.content.readexactly(int.from_bytes(header[4:], "big"))
-                    except asyncio.IncompleteReadError:
+                    except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError):
                         return
                     stamp, _, data = frame.partition(b" ")
                     at = _nanoseconds(stamp)
                     if at is None:  # not a timestamped frame (never seen): ship it as it is
-                        yield frame, str(after)
+                        yield frame, str(after[0])
                         continue
-                    if at <= after:
-                        continue  # shipped before the restart
-                    after = at
+                    if at <= after[0]:
+                        continue  # shipped already
+                    after[0] = at
                     yield data, str(at)
         except DockerError as exc:
             if exc.status != 404:

@@ -108,6 +108,7 @@ class LogWriter:
                             break
                         self._cond.wait(remaining)
                 self._flush()
+                connection.close()  # back to the pool between chunks: a log costs no connection while idle
             self._flush()
         finally:
             connection.close()  # this thread's own database connection

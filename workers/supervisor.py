@@ -84,6 +84,7 @@ class Followed:
     end: str = ""  # how the platform ended it: "timeout", "stopped" (a session) or "" (it ended by itself)
     stopping: bool = False
     next_probe: float = 0.0  # monotonic time of the next readiness probe of a session
+    sampled_at: float = 0.0  # monotonic time of its last usage reading
     usage: UsageRecorder = field(default_factory=lambda: UsageRecorder(every=settings.ACC_USAGE_EVERY))
 
 
@@ -333,10 +334,15 @@ class Supervisor:
             f.ship.note(f"[INFO] The session ends at {_utc(ends_at)} unless it is stopped or extended.")
 
     async def _sample(self) -> None:
-        live = {job_id: f.state for job_id, f in self.followed.items() if not f.stopping}
+        """Usage of the jobs read longest ago, within the reading budget (the engine's time is not ours)."""
+        budget = max(1, int(settings.ACC_USAGE_READS_PER_SECOND * settings.ACC_USAGE_EVERY))
+        live = sorted((f for f in self.followed.values() if not f.stopping), key=lambda f: f.sampled_at)[:budget]
         if not live:
             return
-        readings = await self.watcher.usage(live)
+        now = time.monotonic()
+        for f in live:
+            f.sampled_at = now
+        readings = await self.watcher.usage({f.job_id: f.state for f in live})
         now = time.time()
         for job_id, (cpu, memory) in readings.items():
             f = self.followed.get(job_id)

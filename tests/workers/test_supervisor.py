@@ -2,12 +2,18 @@
 supervisor nor a killed worker loses, repeats or strands a job (issue 14)."""
 
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from backends import get_backend
 from jobs.models import Job
+from jobs.states import Status
 from tests.conftest import wait_for_status
 from tests.workers.test_jobs import BACKENDS, log_text, make_routine, nothing_left, run
+from workers import runner
+from workers.services import reconcile_jobs
 
 
 def _lines(text: str) -> list[str]:
@@ -60,4 +66,37 @@ def test_a_job_that_ends_while_nothing_watches_is_settled_with_its_exit_code_and
     assert job.status == "FAILED" and job.exit_code == 3 and job.error_code == "exit", job.message
     assert _lines(log_text(api, alice, job_id)) == ["started", "finished"]
     assert job.events.filter(status="RUNNING").count() == 1  # it ran once
+    nothing_left(backend, job)
+
+
+class _WorkerDied(BaseException):
+    """A worker killed between starting the job on the backend and marking it RUNNING (nothing catches it)."""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_job_whose_worker_died_just_after_starting_it_runs_once_to_its_true_end(
+    backend, start_worker, api, project, alice, monkeypatch
+):
+    job_id = run(api, alice, make_routine(project, alice, "echo begun; sleep 2; echo done; exit 4"))  # no worker yet
+    real_transition = runner.transition
+
+    def dies_before_running(pk, status, **fields):
+        if status == Status.RUNNING:
+            raise _WorkerDied
+        return real_transition(pk, status, **fields)
+
+    monkeypatch.setattr(runner, "transition", dies_before_running)
+    with pytest.raises(_WorkerDied):
+        runner.JobRunner(Job.objects.get(pk=job_id), backend=get_backend(backend)).run()
+    monkeypatch.undo()
+    assert Job.objects.get(pk=job_id).status == "MAPPING_INPUTS"  # started on the backend, but nobody knows
+    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))  # its worker is gone
+
+    assert reconcile_jobs()["adopted"] == 1  # found running (or ended) on the backend: not failed, not re-run
+    start_worker(backend)  # its supervisor follows it to the end; the stale start message changes nothing
+    job = wait_for_status(job_id, ["FAILED", "SUCCEEDED"], timeout=60)
+    assert job.status == "FAILED" and job.exit_code == 4 and job.error_code == "exit", job.message
+    assert _lines(log_text(api, alice, job_id)) == ["begun", "done"]
+    assert job.events.filter(status="RUNNING").count() == 1
+    assert job.events.filter(status="MAPPING_INPUTS").count() == 1  # it started once
     nothing_left(backend, job)
