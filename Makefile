@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: install run test bench lint sandbox
+.PHONY: install run test bench lint sandbox cluster cluster-down
 
 install: $(STAMP) sandbox
 
@@ -42,3 +42,11 @@ bench: install
 
 lint: install
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+# A single-node Kubernetes cluster (built once, then cached) with a registry on 127.0.0.1:5000; the last line is
+# the admin kubeconfig's path. cluster-down stops it and undoes its changes to the host.
+cluster:
+	@bash scripts/cluster.sh up
+
+cluster-down:
+	@bash scripts/cluster.sh down

@@ -211,7 +211,23 @@ ACC_INSTANCE = env_str("ACC_INSTANCE", "default")
 ACC_BACKENDS = {
     "local": "backends.local.LocalBackend",
     "docker": "backends.docker.DockerBackend",
+    "kubernetes": "backends.kubernetes.KubernetesBackend",
 }
+# The kubernetes backend: pods in this namespace of the cluster that this kubeconfig reaches (empty: the
+# in-cluster service account); images built on the workers' Docker engine are pushed to ACC_K8S_REGISTRY and
+# pulled from there by digest; the helper image (sh and tar) passes files in and out of a pod.
+ACC_K8S_NAMESPACE = env_str("ACC_K8S_NAMESPACE", "acc-jobs")
+ACC_K8S_KUBECONFIG = env_str("ACC_K8S_KUBECONFIG", os.environ.get("KUBECONFIG", ""))
+ACC_K8S_REGISTRY = env_str("ACC_K8S_REGISTRY", "")
+ACC_K8S_HELPER_IMAGE = env_str("ACC_K8S_HELPER_IMAGE", "busybox:1.36")
+ACC_K8S_START_TIMEOUT = env_int("ACC_K8S_START_TIMEOUT", 300)  # s for a pod to be scheduled and started
+# A pod requests this fraction of its routine's cores and RAM (its limits stay whole): below 1 the scheduler packs
+# more jobs on a node than their limits add up to (a small test cluster; an operator's deliberate overcommit).
+ACC_K8S_REQUEST_FRACTION = env_float("ACC_K8S_REQUEST_FRACTION", 1.0)
+# Workflow volumes: claims of this storage class; empty = hostPath volumes under ACC_K8S_PIPE_HOST_DIR on the
+# node (a single-node cluster: tests, a laptop).
+ACC_K8S_PIPE_STORAGE_CLASS = env_str("ACC_K8S_PIPE_STORAGE_CLASS", "")
+ACC_K8S_PIPE_HOST_DIR = env_str("ACC_K8S_PIPE_HOST_DIR", "/var/lib/accelerator/pipes")
 ACC_JOBS_DIR = Path(env_str("ACC_JOBS_DIR", str(DATA_DIR / "jobs"))).resolve()
 ACC_DOCKER_NETWORK = env_str("ACC_DOCKER_NETWORK", "none")
 ACC_DOCKER_PIDS_LIMIT = env_int("ACC_DOCKER_PIDS_LIMIT", 1024)
@@ -261,7 +277,9 @@ ACC_HEARTBEAT_TIMEOUT = env_float("ACC_HEARTBEAT_TIMEOUT", 60.0)
 # How often the supervisor looks for cancel and session stop/extend requests of running jobs (the web only records
 # them).
 ACC_CANCEL_CHECK_EVERY = env_float("ACC_CANCEL_CHECK_EVERY", 1.0)
-ACC_QUEUE_RESEND_AFTER = env_float("ACC_QUEUE_RESEND_AFTER", 300.0)
+# A job admitted this long ago (s) and still QUEUED has its start message sent again: a worker killed with the
+# message in hand leaves it unacknowledged on the broker; a duplicate is harmless (the runner's compare-and-set).
+ACC_QUEUE_RESEND_AFTER = env_float("ACC_QUEUE_RESEND_AFTER", 60.0)
 # The supervisor (manage.py supervise) looks for RUNNING jobs it does not follow yet this often (s): after its own
 # restart it adopts them all at once; this only matters when an announcement on Redis was lost.
 ACC_SUPERVISOR_RESYNC = env_float("ACC_SUPERVISOR_RESYNC", 10.0)

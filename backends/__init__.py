@@ -20,7 +20,11 @@ def _load(name: str):
     return import_string(path)()
 
 
-_WATCHERS = {"local": "backends.local_watch.LocalWatcher", "docker": "backends.docker_watch.DockerWatcher"}
+_WATCHERS = {
+    "local": "backends.local_watch.LocalWatcher",
+    "docker": "backends.docker_watch.DockerWatcher",
+    "kubernetes": "backends.kube_watch.KubeWatcher",
+}
 
 
 def get_watcher(backend):

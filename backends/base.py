@@ -90,6 +90,7 @@ class JobSpec:
     image: str | None = None  # None on backends without images (local)
     env: Mapping[str, str] = field(default_factory=dict)
     pipe: str | None = None  # name of the workflow volume, mounted at /mnt/pipe
+    pipe_shared: bool = True  # False: a lone job's own volume, which nothing reads after the job's end
     cores: float = 1.0
     ram: int = 512 * 1024**2
     storage_local: int = 2 * 1024**3
@@ -98,6 +99,7 @@ class JobSpec:
     network: str = "none"
     labels: Mapping[str, str] = field(default_factory=dict)
     interactive: str = ""  # conf's interactive_socket: where the job's server listens (see backends.sockets)
+    outputs: tuple[str, ...] = ()  # container paths of the output mappings, for backends that gather them at the end
 
     @property
     def name(self) -> str:

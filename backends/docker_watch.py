@@ -15,10 +15,8 @@ import contextlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import aiodocker
 import aiohttp
@@ -28,13 +26,12 @@ from backends import manifests
 from backends.base import Exit, job_name
 from backends.docker import INSTANCE_LABEL, DockerBackend
 from backends.usage import docker_stats_usage
-from backends.watch import Watcher
+from backends.watch import Watcher, nanoseconds
 
 log = logging.getLogger(__name__)
 
 _RECHECK = 60.0  # a wait looks at its container again this often even without an event (a missed one)
 _STATS_AT_ONCE = 16
-_TIMESTAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
 
 
 class DockerWatcher(Watcher):
@@ -153,7 +150,7 @@ class DockerWatcher(Watcher):
                     except (asyncio.IncompleteReadError, aiohttp.ClientPayloadError):
                         return
                     stamp, _, data = frame.partition(b" ")
-                    at = _nanoseconds(stamp)
+                    at = nanoseconds(stamp)
                     if at is None:  # not a timestamped frame (never seen): ship it as it is
                         yield frame, str(after[0])
                         continue
@@ -195,12 +192,3 @@ class DockerWatcher(Watcher):
 
 def _name(state: dict) -> str:
     return state.get("name") or job_name(state["job_id"])
-
-
-def _nanoseconds(stamp: bytes) -> int | None:
-    """RFC 3339 with up to nine decimals (the engine drops trailing zeros) as nanoseconds since the epoch."""
-    found = _TIMESTAMP.match(stamp)
-    if found is None:
-        return None
-    seconds = int(datetime.strptime(found.group(1).decode(), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
-    return seconds * 10**9 + int((found.group(2) or b"0").decode().ljust(9, "0"))

@@ -15,7 +15,9 @@ duplicate nor a gap.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from backends.base import Exit
 
@@ -45,3 +47,15 @@ class Watcher(abc.ABC):
     @abc.abstractmethod
     async def usage(self, states: dict[int, dict]) -> dict[int, tuple[float, int]]:
         """(CPU seconds so far, memory now) of each running job that could be read."""
+
+
+_TIMESTAMP = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(?:Z|\+00:00)$")
+
+
+def nanoseconds(stamp: bytes) -> int | None:
+    """RFC 3339 with up to nine decimals (the engine drops trailing zeros) as nanoseconds since the epoch."""
+    found = _TIMESTAMP.match(stamp)
+    if found is None:
+        return None
+    seconds = int(datetime.strptime(found.group(1).decode(), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
+    return seconds * 10**9 + int((found.group(2) or b"0").decode().ljust(9, "0"))

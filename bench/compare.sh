@@ -9,6 +9,7 @@ rounds="${2:-1}"
 here="$PWD"
 short="$(git rev-parse --short "$anchor")"
 tree="$(mktemp -d /tmp/acc-anchor-XXXX)"
+chmod 755 "$tree"  # the local backend's sandbox user must reach the jobs folder inside it
 out="$here/bench/results/compare-$short"
 mkdir -p "$out"
 git worktree add -q --detach "$tree" "$anchor"

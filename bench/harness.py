@@ -273,6 +273,21 @@ class Supervisor(Proc):
         self.wait_logged(b"supervisor ready", timeout)
 
 
+class Beat(Proc):
+    """`celery beat`: sends the reconciler every ACC_RECONCILE_EVERY s (a worker runs it), as `make run` deploys."""
+
+    def __init__(self, name: str):
+        schedule = DATA_DIR / f"beat-{name}-schedule"
+        super().__init__(
+            f"beat-{name}",
+            [PY, "-m", "celery", "-A", "accelerator", "beat", "-l", "INFO", "-s", str(schedule)],
+            platform_env(),
+        )
+
+    def wait_ready(self, timeout: float = 40) -> None:
+        self.wait_logged(b"beat: Starting", timeout)
+
+
 def start_workers(layout: dict, backend: str) -> list[Proc]:
     """layout: {"processes": n, "pool": "prefork"|"threads", "concurrency": c}.
 

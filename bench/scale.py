@@ -117,11 +117,15 @@ class Platform:
         self.backend, self.tag, self.starts = backend, tag, 0
         self.worker: h.Proc | None = None
         self.supervisor: h.Proc | None = None
+        self.beat: h.Proc | None = None  # the reconciler's clock: not killed with the worker and the supervisor
 
     def start(self) -> None:
         self.starts += 1
         name = f"{self.backend}-{self.tag}-{self.starts}"
         try:
+            if self.beat is None:
+                self.beat = labelled("acc-beat", lambda: h.Beat(f"{self.backend}-{self.tag}"))
+                self.beat.wait_ready()
             self.worker = labelled(
                 "acc-worker", lambda: h.Worker(name, self.backend, LAYOUT["pool"], LAYOUT["concurrency"])
             )
@@ -138,12 +142,13 @@ class Platform:
                 p.kill()
 
     def stop(self) -> None:
-        for p in (self.worker, self.supervisor):
+        for p in (self.worker, self.supervisor, self.beat):
             if p is not None:
                 p.stop()
+        self.beat = None
 
     def procs(self) -> dict[str, h.Proc]:
-        return {"worker": self.worker, "supervisor": self.supervisor}
+        return {"worker": self.worker, "supervisor": self.supervisor, "beat": self.beat}
 
 
 # --- sampling ------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from backends.base import PIPE_MOUNT, BuildSpec, JobSpec
 from backends.sockets import CONF_KEY
+from files import mappings
 from jobs.models import Job
 
 __all__ = ["PIPE_MOUNT", "build_job_spec", "build_spec_for", "build_tag", "job_dir", "pipe_name", "workdir_for"]
@@ -53,6 +54,7 @@ def build_job_spec(
         image=image,
         env={**job_env(job, secrets), **(extra_env or {})},
         pipe=pipe_name(job),
+        pipe_shared=bool(job.flow_run_id),
         cores=job.required_cores,
         ram=job.required_ram,
         storage_local=job.required_storage_local,
@@ -61,6 +63,7 @@ def build_job_spec(
         network=settings.ACC_DOCKER_NETWORK,
         labels={"acc.project": job.project.slug},
         interactive=(job.conf or {}).get(CONF_KEY, ""),
+        outputs=tuple(m.source for m in mappings.parse_output_mappings((job.conf or {}).get("output_mappings") or "")),
     )
 
 

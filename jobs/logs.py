@@ -81,16 +81,20 @@ class LogWriter:
     def error(self, message: str) -> None:
         self.write(f"[ERROR] {message}\n")
 
-    def close(self) -> None:
-        """Store everything written so far, including a last line without newline."""
+    def begin_close(self) -> None:
+        """Have the flusher store what was written and stop, without waiting for it (`close` waits)."""
         with self._cond:
             if self._pending:
                 self._lines.append(self._pending + "\n")
                 self._pending = ""
             self._closed = True
             self._cond.notify()
+
+    def close(self) -> None:
+        """Store everything written so far, including a last line without newline."""
+        self.begin_close()
         self._flusher.join(timeout=30)
-        self._flush()  # in case the flusher died
+        self._flush()  # in case the flusher died, or lines came after begin_close
 
     # --- flushing -----------------------------------------------------------------
     def _flush_loop(self) -> None:

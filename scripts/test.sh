@@ -11,6 +11,15 @@ export ACC_DOCKER_NETWORK="${ACC_DOCKER_NETWORK:-none}"
 export ACC_STOP_GRACE=2
 export ACC_INSTANCE="${ACC_INSTANCE:-test}"
 rm -rf "$ACC_DATA_DIR"; mkdir -p "$ACC_DATA_DIR"
+# The kubernetes backend's tests run on a real single-node cluster (scripts/cluster.sh: built once per machine,
+# then started in seconds); a cluster that cannot start fails `make test`.
+KUBECONFIG="$(bash scripts/cluster.sh up | tail -1)"
+export KUBECONFIG
+export ACC_K8S_REGISTRY="${ACC_K8S_REGISTRY:-127.0.0.1:5000}"
+export ACC_K8S_HELPER_IMAGE="${ACC_K8S_HELPER_IMAGE:-acc-test/busybox:latest}"
+export ACC_K8S_PIPE_HOST_DIR="$ACC_DATA_DIR/pipes"
+# the test node has 2 cores: pods request 5% of their routine's cores and RAM, so parallel jobs fit
+export ACC_K8S_REQUEST_FRACTION="${ACC_K8S_REQUEST_FRACTION:-0.05}"
 # The suite mostly waits (Celery workers, containers, a browser): ACC_TEST_WORKERS=N runs it on N pytest-xdist
 # processes side by side, each on services of its own (tests/xdist_isolation.py). The default is one (serial, as
 # --pdb needs): on a 2-core machine two browser tests missed their timeouts beside a second process.

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from accounts.services import issue_token_pair
 from routines.models import Membership, Project, Role
 
-pytest_plugins = ["tests.docker_fixtures", "tests.xdist_isolation"]
+pytest_plugins = ["tests.docker_fixtures", "tests.kube_fixtures", "tests.xdist_isolation"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCLI = str(Path(sys.executable).parent / "accli")
@@ -86,6 +86,10 @@ class Worker:
 
     def __init__(self, backend: str, concurrency: int = 4, extra_env: dict | None = None):
         self.backend = backend
+        if backend == "kubernetes":
+            from tests.kube_fixtures import require_cluster
+
+            require_cluster()
         env = dict(os.environ)
         env.update(
             DATABASE_URL=_test_db_url(),

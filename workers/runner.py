@@ -297,10 +297,13 @@ class JobRunner:
         if self.job.flow_run_id and self.spec.get("deterministic") is not False:
             before = self.backend.pipe_digests(job_spec.pipe, image=image)  # to tell what this node adds
             (self.host_dir / PIPE_BEFORE).write_text(json.dumps(before))
+        self.writer.begin_close()  # its last lines are stored while the backend starts the job
         try:
             self.state = self.backend.start(job_spec)
         except ValueError as exc:
             raise JobFailed(str(exc), error_code="input") from None
+        except ImageNotFound as exc:  # a cluster whose nodes cannot pull it says so only now
+            raise JobFailed(str(exc), error_code="image") from None
         if self.session is not None:
             sessions.started(self.session, timeout=job_spec.timeout)
         self.writer.close()  # from now on the supervisor writes the log

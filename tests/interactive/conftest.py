@@ -141,6 +141,13 @@ def docker_worker(django_db_setup, web):
 
 
 @pytest.fixture(scope="module")
+def kubernetes_worker(django_db_setup, web):
+    worker = Worker("kubernetes", extra_env=web.env)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="module")
 def local_worker(django_db_setup, web):
     worker = Worker("local", extra_env=web.env)
     yield worker

@@ -1,4 +1,4 @@
-"""An interactive routine on the Docker backend serving HTTP on 0.0.0.0:8787, reached through the proxy."""
+"""An interactive routine on the Docker (and Kubernetes) backend serving HTTP on 0.0.0.0:8787, via the proxy."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.interactive.conftest import (
     run,
     session_url,
 )
+from tests.kube_fixtures import IMAGE_BACKENDS
 
 pytestmark = pytest.mark.docker
 
@@ -47,10 +48,11 @@ def sign_in_and_follow(web, login_url: str, username: str, password: str) -> htt
         )
 
 
+@pytest.mark.parametrize("backend", IMAGE_BACKENDS)
 def test_busybox_httpd_is_served_to_its_owner_and_hidden_from_strangers(
-    interactive_worker, web, api, project, alice, bob, charlie
+    backend, interactive_worker, web, api, project, alice, bob, charlie
 ):
-    interactive_worker("docker")
+    interactive_worker(backend)
     routine = interactive_routine(project, alice, socket_="0.0.0.0:8787", command=HTTPD, image=BUSYBOX, timeout=60)
     job_id = run(api, alice, routine)
     url = session_url(job_id)

@@ -1,0 +1,230 @@
+"""Following Kubernetes jobs from one event loop: one watch of all pods of the deployment, log follows.
+
+The watch lists the pods labelled with this deployment (ACC_INSTANCE) and
+then watches them from the list's resourceVersion; when the API server says
+the version is too old (410) or the stream drops, it lists again, so an
+event missed while nobody listened is seen in the next list. `wait` reads
+the job container's end (exit code, OOMKilled) from the latest pod seen.
+Each running pod has one log follow through the API server with
+timestamps; the timestamp of the last line shipped is the cursor a
+restarted supervisor resumes after. Usage comes from the kubelet's summary
+(one request per node for all pods). All of it is asyncio
+(kubernetes_asyncio, aiohttp): no thread per pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from backends import kube_manifests as km
+from backends.base import Exit
+from backends.kubernetes import KubernetesBackend
+from backends.watch import Watcher, nanoseconds
+
+log = logging.getLogger(__name__)
+
+_WATCH_SECONDS = 240  # the API server ends a watch after this; we list again and go on
+_GONE = 410
+_CLOCK_MARGIN = 60  # s added to a log resume window: the node's clock may differ from ours
+
+
+class KubeWatcher(Watcher):
+    def __init__(self, backend: KubernetesBackend):
+        self.backend = backend
+        self.namespace = backend.namespace
+        self.selector = km.selector(backend.instance)
+        self.api = None
+        self.core = None
+        self.pods: dict[str, dict] = {}  # name -> the pod as last seen
+        self._changed: dict[str, asyncio.Event] = {}
+        self._listed = asyncio.Event()
+        self._watch: asyncio.Task | None = None
+        self._stops = ThreadPoolExecutor(4, thread_name_prefix="kube-stop")  # exec calls of the sync client
+
+    async def open(self) -> None:
+        from kubernetes_asyncio import client, config
+
+        configuration = client.Configuration()
+        if self.backend.kubeconfig:
+            await config.load_kube_config(config_file=self.backend.kubeconfig, client_configuration=configuration)
+        else:
+            config.load_incluster_config(client_configuration=configuration)
+        configuration.connection_pool_maxsize = 0  # no limit: one connection per followed log
+        self.api = client.ApiClient(configuration=configuration)
+        self.core = client.CoreV1Api(self.api)
+        self._watch = asyncio.create_task(self._follow_pods())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listed.wait(), 30)
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if self.api is not None:
+            await self.api.close()
+        self._stops.shutdown(wait=False)
+
+    # --- the watch ---------------------------------------------------------------------
+    async def _follow_pods(self) -> None:
+        while True:
+            try:
+                version = await self._list()
+                while version:
+                    version = await self._watch_from(version)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("the pod watch dropped; listing again", exc_info=True)
+                await asyncio.sleep(1)
+
+    async def _list(self) -> str:
+        resp = await self.core.list_namespaced_pod(self.namespace, label_selector=self.selector, _preload_content=False)
+        body = json.loads(await resp.read())
+        seen = {}
+        for pod in body.get("items") or []:
+            seen[pod["metadata"]["name"]] = pod
+        gone = set(self.pods) - set(seen)
+        self.pods = seen
+        for name in set(seen) | gone:
+            self._wake(name)
+        self._listed.set()
+        return body["metadata"].get("resourceVersion") or ""
+
+    async def _watch_from(self, version: str) -> str:
+        """Apply the watch's events; the version to go on from, or "" to list again."""
+        resp = await self.core.list_namespaced_pod(
+            self.namespace,
+            label_selector=self.selector,
+            watch=True,
+            resource_version=version,
+            timeout_seconds=_WATCH_SECONDS,
+            allow_watch_bookmarks=True,
+            _preload_content=False,
+        )
+        async with resp:
+            async for line in resp.content:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, pod = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    return "" if pod.get("code") == _GONE else version
+                version = (pod.get("metadata") or {}).get("resourceVersion") or version
+                if kind == "BOOKMARK":
+                    continue
+                name = pod["metadata"]["name"]
+                if kind == "DELETED":
+                    self.pods.pop(name, None)
+                else:
+                    self.pods[name] = pod
+                self._wake(name)
+        return version
+
+    async def _read(self, name: str) -> dict | None:
+        from kubernetes_asyncio.client.rest import ApiException
+
+        try:
+            resp = await self.core.read_namespaced_pod(name, self.namespace, _preload_content=False)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return json.loads(await resp.read())
+
+    def _wake(self, name: str) -> None:
+        event = self._changed.get(name)
+        if event is not None:
+            event.set()
+
+    # --- one job -------------------------------------------------------------------
+    async def wait(self, state: dict) -> Exit:
+        name = state["name"]
+        changed = self._changed.setdefault(name, asyncio.Event())
+        try:
+            while True:
+                changed.clear()
+                pod = self.pods.get(name) or await self._read(name)  # the watch may not have told us of it yet
+                if pod is None:
+                    return Exit(-1)  # deleted behind our back: it ended, how is lost
+                if pod is not None:
+                    ended = km.job_exit(pod)
+                    if ended is not None:
+                        return Exit(ended[0], oom_killed=ended[1])
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), 60)
+        finally:
+            self._changed.pop(name, None)
+
+    async def logs(self, state: dict, cursor: str) -> AsyncIterator[tuple[bytes, str]]:
+        """The job container's log with timestamps; followed again if the stream drops while it runs, and read
+        once more after it ended. Lines at or before the cursor (nanoseconds) are skipped."""
+        after = [int(cursor) if cursor else 0]
+        while True:
+            async for piece in self._read_logs(state["name"], after, follow=True):
+                yield piece
+            pod = self.pods.get(state["name"]) or await self._read(state["name"])
+            if pod is None or km.job_exit(pod) is not None:
+                async for piece in self._read_logs(state["name"], after, follow=False):
+                    yield piece
+                return
+            await asyncio.sleep(0.5)
+
+    async def _read_logs(self, name: str, after: list[int], *, follow: bool) -> AsyncIterator[tuple[bytes, str]]:
+        from kubernetes_asyncio.client.rest import ApiException
+
+        params = {"container": km.JOB_CONTAINER, "follow": follow, "timestamps": True, "_preload_content": False}
+        if after[0]:
+            params["since_seconds"] = max(1, int(time.time() - after[0] / 10**9) + _CLOCK_MARGIN)
+        try:
+            resp = await self.core.read_namespaced_pod_log(name, self.namespace, **params)
+        except ApiException as exc:
+            if exc.status in (400, 404):  # not started yet, or gone
+                return
+            raise
+        async with resp:
+            pending = b""
+            async for piece in resp.content.iter_any():
+                pending += piece
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    stamp, _, data = line.partition(b" ")
+                    at = nanoseconds(stamp)
+                    if at is None:
+                        yield line + b"\n", str(after[0])
+                        continue
+                    if at <= after[0]:
+                        continue
+                    after[0] = at
+                    yield data + b"\n", str(at)
+
+    async def stop(self, state: dict, *, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(self._stops, lambda: self.backend.stop(state, grace=grace))
+
+    async def usage(self, states: dict[int, dict]) -> dict[int, tuple[float, int]]:
+        """From each node's kubelet summary: one request per node for every pod on it."""
+        wanted = {state["name"]: job_id for job_id, state in states.items()}
+        nodes = {(p.get("spec") or {}).get("nodeName") for n, p in self.pods.items() if n in wanted}
+        found: dict[int, tuple[float, int]] = {}
+        for node in filter(None, nodes):
+            try:
+                resp = await self.core.connect_get_node_proxy_with_path(node, "stats/summary", _preload_content=False)
+                summary = json.loads(await resp.read())
+            except Exception:
+                continue
+            for pod in summary.get("pods") or []:
+                job_id = wanted.get((pod.get("podRef") or {}).get("name"))
+                for container in pod.get("containers") or []:
+                    if job_id is None or container.get("name") != km.JOB_CONTAINER:
+                        continue
+                    cpu = ((container.get("cpu") or {}).get("usageCoreNanoSeconds") or 0) / 1e9
+                    memory = (container.get("memory") or {}).get("workingSetBytes") or 0
+                    found[job_id] = (cpu, int(memory))
+        return found

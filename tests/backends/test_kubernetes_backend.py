@@ -1,0 +1,32 @@
+"""What a job sees inside its pod on the real test cluster: its own variables, none of the platform's, no
+service-account token, no extra privileges."""
+
+import pytest
+
+from tests.conftest import wait_for_status
+from tests.workers.test_jobs import log_text, make_routine, nothing_left, run
+
+pytestmark = pytest.mark.kubernetes
+
+PROBE = (
+    "env | sort; "
+    "ls /var/run/secrets/kubernetes.io/serviceaccount 2>&1 || true; "
+    "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
+)
+
+
+def test_a_pod_sees_its_own_variables_but_no_platform_secret_token_or_privilege(start_worker, api, project, alice):
+    start_worker("kubernetes")
+    job_id = run(api, alice, make_routine(project, alice, PROBE, conf={"WHO": "ada"}), secrets={"API_KEY": "k3y-Value"})
+    job = wait_for_status(job_id, ["SUCCEEDED", "FAILED"], timeout=90)
+    text = log_text(api, alice, job_id)
+    assert job.status == "SUCCEEDED", text + job.message
+    assert "WHO=ada" in text and "API_KEY=********" in text and f"ACC_JOB_ID={job_id}" in text
+    for platform_variable in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "KUBECONFIG", "DOCKER_HOST", "ACC_K8S_"):
+        assert platform_variable not in text, f"{platform_variable} reached the pod"
+    assert "No such file or directory" in text, "no service-account token is mounted"
+    assert "NoNewPrivs:\t1" in text
+    effective = int(text.split("CapEff:\t")[1].split()[0], 16)
+    assert not effective & (1 << 13), "no CAP_NET_RAW"
+    assert not effective & (1 << 21), "no CAP_SYS_ADMIN"
+    nothing_left("kubernetes", job)
