@@ -50,13 +50,11 @@ class LogWriter:
         self._first_pending_at = 0.0
         self._closed = False
         self._flush_lock = threading.Lock()  # one chunk at a time keeps seq order
-        if log_bytes == 0:  # a job with no log yet: no need to look for earlier chunks
-            self._seq, self._total = 0, 0
-        else:
-            self._seq = LogChunk.objects.filter(job_id=job_id).aggregate(m=Max("seq"))["m"] or 0
-            self._total = Job.objects.filter(pk=job_id).values_list("log_bytes", flat=True).first() or 0
-        self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name=f"log-flush-{job_id}")
-        self._flusher.start()
+        # Where the log stands is read, and the flusher started, at the first line: a writer that is given
+        # nothing (a job's settling, most of the time) costs no query and no thread.
+        self._seq: int | None = 0 if log_bytes == 0 else None  # a job with no log yet has no earlier chunks
+        self._total = 0
+        self._flusher: threading.Thread | None = None
 
     # --- writing ----------------------------------------------------------------
     def write(self, data: bytes | str) -> None:
@@ -73,7 +71,13 @@ class LogWriter:
                     self._first_pending_at = time.monotonic()
                 self._lines.extend(line + "\n" for line in complete)
                 self._size += sum(len(line) + 1 for line in complete)
+                self._start_flusher()
                 self._cond.notify()
+
+    def _start_flusher(self) -> None:  # under self._cond
+        if self._flusher is None and not self._closed:
+            self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name=f"log-flush-{self.job_id}")
+            self._flusher.start()
 
     def info(self, message: str) -> None:
         self.write(f"[INFO] {message}\n")
@@ -93,7 +97,8 @@ class LogWriter:
     def close(self) -> None:
         """Store everything written so far, including a last line without newline."""
         self.begin_close()
-        self._flusher.join(timeout=30)
+        if self._flusher is not None:
+            self._flusher.join(timeout=30)
         self._flush()  # in case the flusher died, or lines came after begin_close
 
     # --- flushing -----------------------------------------------------------------
@@ -124,6 +129,9 @@ class LogWriter:
                     return
                 text = mask("".join(self._lines), self.secrets)
                 self._lines, self._size = [], 0
+            if self._seq is None:  # the first chunk of this writer follows those already stored
+                self._seq = LogChunk.objects.filter(job_id=self.job_id).aggregate(m=Max("seq"))["m"] or 0
+                self._total = Job.objects.filter(pk=self.job_id).values_list("log_bytes", flat=True).first() or 0
             self._seq += 1
             _save(self.job_id, self._seq, text)
             self._total += len(text)

@@ -6,6 +6,9 @@ actors racing (a worker finishing, a user cancelling, the reconciler) can
 never both win.
 """
 
+import functools
+import logging
+
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -93,25 +96,32 @@ def transition(job_id: int, to: str, *, reason: str = "", **fields) -> bool:
 
 
 def _announce(job_id: int, status: str, reason: str) -> None:
-    """Publish the move (after commit). Looks up which jobflow run, if any, the job belongs to.
+    """Publish the move (after commit), with the jobflow run the job belongs to, if any.
 
-    One indexed query; a failure here (or in the channel layer) only costs a live event, never the job.
+    A failure here (or in the channel layer) only costs a live event, never the job.
     """
-    import logging
-
     from jobs import events
-    from jobs.models import Job
 
-    run, node = None, ""
     try:
-        row = Job.objects.filter(pk=job_id).values_list("flow_run__root_id", "node_key", "routine_version_id").first()
+        run, node = _run_of(job_id)
+    except LookupError:
+        return  # deleted meanwhile: nobody can be watching it
     except Exception:
         logging.getLogger(__name__).warning("could not find the run of job %s", job_id, exc_info=True)
-        row = None
-    if row is not None:
-        root_id, node_key, version_id = row
-        if root_id is not None:
-            run, node = root_id, node_key
-        elif version_id is None:  # a jobflow's root: it runs nothing and belongs to no run but its own
-            run = job_id
+        run, node = None, ""
     events.job_status_changed(job_id, status, reason, run=run, node=node)
+
+
+@functools.lru_cache(maxsize=4096)
+def _run_of(job_id: int) -> tuple[int | None, str]:
+    """(root of the job's jobflow run, its node key), fixed for a job's life: one indexed query per job and
+    process, not one per move. A jobflow's root is its own run."""
+    from jobs.models import Job
+
+    row = Job.objects.filter(pk=job_id).values_list("flow_run__root_id", "node_key", "routine_version_id").first()
+    if row is None:
+        raise LookupError(job_id)  # not cached
+    root_id, node_key, version_id = row
+    if root_id is not None:
+        return root_id, node_key
+    return (job_id if version_id is None else None), ""

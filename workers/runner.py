@@ -77,6 +77,8 @@ class JobRunner:
         self.upstream: dict[str, str] | None = None  # parents' cache keys, once read for the lookup
         self._next_beat = 0.0  # when _beat_and_ask next refreshes the heartbeat
         self.session_end = ""  # how an interactive session ended: "stopped", "timeout" or "" (the server exited)
+        self._tidy_pending = False  # a jobflow node this runner settled, whose cleanup waits for tidy_up
+        self._volume_free = False  # ... and that ended with no node of its run to go on with
 
     # --- entry point ----------------------------------------------------------
     def run(self) -> int | None:
@@ -112,10 +114,20 @@ class JobRunner:
         return self._finish(outcome)
 
     def finish(self, ended: dict) -> int | None:
-        """The supervisor saw the job end (`ended`: exit_code, oom_killed and how the platform ended it,
-        if it did): classify, map outputs, clean up, settle. Safe to receive twice: only one call claims it."""
+        """The supervisor saw the job end (`ended`: exit_code, oom_killed, how the platform ended it if it did,
+        and the usage it read): classify, map outputs, clean up, settle. Safe to receive twice: only one call claims it."""
         job = self.job
-        if not transition(job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs"):
+        usage = ended.get("usage") or {}  # what the supervisor read of its CPU and memory
+        usage_fields = (
+            {
+                "usage": usage,
+                "peak_memory_bytes": usage.get("peak_memory_bytes"),
+                "cpu_seconds": usage.get("cpu_seconds"),
+            }
+            if usage
+            else {}
+        )
+        if not transition(job.pk, Status.MAPPING_OUTPUTS, reason="storing outputs", **usage_fields):
             self.writer.close()
             return None  # settled already (a cancel, or an earlier hand-over)
         self.state = job.backend_state or None
@@ -146,7 +158,7 @@ class JobRunner:
             outcome = Outcome(Status.FAILED, error_code=exc.error_code, message=str(exc))
         except Exception as exc:
             outcome = self._crashed(exc)
-        return self._finish(outcome)
+        return self._finish(outcome, tidy_later=True)
 
     def _crashed(self, exc: Exception) -> Outcome:
         log.exception("job %s crashed", self.job.pk)
@@ -455,7 +467,9 @@ class JobRunner:
             self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
         return Outcome(Status.CANCELLED, error_code="cancelled", message=CANCELLED_MESSAGE)
 
-    def _finish(self, outcome: Outcome | None) -> int | None:
+    def _finish(self, outcome: Outcome | None, *, tidy_later: bool = False) -> int | None:
+        """Settle the job with `outcome` and move its jobflow on; returns a child this worker may run next.
+        With `tidy_later`, a jobflow node's cleanup waits for the caller's `tidy_up` (after that child started)."""
         outcome = outcome or Outcome(Status.FAILED, error_code="internal", message="The job ended without an outcome.")
         if self.session is not None:
             sessions.mark_ended(self.session)
@@ -474,12 +488,21 @@ class JobRunner:
             message=outcome.message,
         )
         ready = job_ended(self.job.pk, self.job.flow_run_id, keep_one=True)
-        if in_flow:
-            self._cleanup()  # after its children were queued: they wait for this node's end, not its cleanup
-            if ready is None:
-                flow_services.release_volume(self.job.flow_run_id)
+        self._tidy_pending, self._volume_free = in_flow, in_flow and ready is None
+        if not tidy_later:
+            self.tidy_up()
         close_old_connections()
         return ready
+
+    def tidy_up(self) -> None:
+        """A jobflow node's cleanup, after its children were queued: they wait for this node's end, not for its
+        container or folder to go."""
+        if not self._tidy_pending:
+            return  # not settled here, or a single job (cleaned up before it said it ended)
+        self._tidy_pending = False
+        self._cleanup()
+        if self._volume_free:
+            flow_services.release_volume(self.job.flow_run_id)
 
     def _cleanup(self) -> None:
         try:

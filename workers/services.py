@@ -45,7 +45,11 @@ def finish_job(job_id: int, ended: dict) -> None:
     with a jobflow child that became ready."""
     job = _load(job_id)
     if job is not None and job.status == Status.RUNNING:
-        _go_on(JobRunner(job).finish(ended))
+        runner = JobRunner(job)
+        try:
+            _go_on(runner.finish(ended))  # the child that became ready starts first...
+        finally:
+            runner.tidy_up()  # ...then this node's container and folder go
 
 
 def _load(job_id: int) -> Job | None:

@@ -233,13 +233,14 @@ class Supervisor:
             f.ship.note(f"[WARN] log stream interrupted: {exc}")
 
     async def _hand_over(self, f: Followed, exit_: Exit) -> None:
-        """The job ended: store the rest of its log and its usage, then a worker maps outputs and settles it."""
+        """The job ended: store the rest of its log, then a worker maps outputs and settles it (and stores the usage
+        read here, in the same write that claims the job)."""
         await self._flush(f)
         if not f.end and f.session is None and time.time() >= f.running_at + f.timeout:
             f.end = "timeout"  # stopped at its limit by a supervisor that did not live to hand it over
         end = f.end or ("lost" if exit_.exit_code == _LOST else "")
-        outcome = {"exit_code": exit_.exit_code, "oom_killed": exit_.oom_killed, "end": end}
-        await self._db(_hand_over, f.job_id, f.usage.summary(), outcome)
+        outcome = {"exit_code": exit_.exit_code, "oom_killed": exit_.oom_killed, "end": end, "usage": f.usage.summary()}
+        await self._db(celery_app.send_task, FINISH_JOB_TASK, (f.job_id, outcome))
         self._handed[f.job_id] = time.monotonic()
 
     async def _stop(self, f: Followed, *, end: str = "", note: str = "") -> None:
@@ -418,13 +419,6 @@ def _session_ready(session_id: int, address: str):
     session = InteractiveSession.objects.get(pk=session_id)
     sessions.mark_ready(session, address)
     return sessions.url_of(session), session.ends_at
-
-
-def _hand_over(job_id: int, usage: dict, outcome: dict) -> None:
-    Job.objects.filter(pk=job_id).update(
-        usage=usage, peak_memory_bytes=usage["peak_memory_bytes"], cpu_seconds=usage["cpu_seconds"]
-    )
-    celery_app.send_task(FINISH_JOB_TASK, args=(job_id, outcome))
 
 
 def _utc(moment) -> str:
