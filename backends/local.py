@@ -55,8 +55,33 @@ _INHERITED = {"PATH", "LANG", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"}
 _INHERITED_SANDBOXED = {"LANG", "TZ"}
 
 # Processes this process started, by job name: kept only so that an ended one is reaped (never a zombie).
+# Another process (the supervisor) follows and settles the job, so `_Reaper` collects them here.
 _PROCS: dict[str, subprocess.Popen] = {}
 _LOCK = threading.Lock()
+_REAP_EVERY = 1.0  # s
+
+
+class _Reaper:
+    """One thread per process that started jobs: every second it reaps those of its children that ended.
+    Without it a worker would keep a zombie for every job it ever started."""
+
+    _pid: int | None = None
+
+    @classmethod
+    def ensure(cls) -> None:  # under _LOCK
+        if cls._pid != os.getpid():  # first start in this process (also after a fork)
+            cls._pid = os.getpid()
+            threading.Thread(target=cls._run, daemon=True, name="local-reaper").start()
+
+    @staticmethod
+    def _run() -> None:
+        while True:
+            time.sleep(_REAP_EVERY)
+            with _LOCK:
+                ended = [name for name, proc in _PROCS.items() if proc.poll() is not None]
+                for name in ended:
+                    del _PROCS[name]
+
 
 LOG_FILE = "output.log"  # in the job's folder on the host: everything the job prints
 STATUS_FILE = "status.json"  # bubblewrap's JSON status lines; the last has the exit code
@@ -143,6 +168,7 @@ class LocalBackend(Backend):
                 output.close()
                 os.close(status_fd)
             _PROCS[spec.name] = proc
+            _Reaper.ensure()
             state["pid"] = proc.pid
             state["pid_start"] = _proc_start_time(proc.pid)
             _write_state(spec.host_dir, state)
