@@ -339,11 +339,17 @@ def _seen_path(archive: Path) -> Path:
 # --- joined jobs ---------------------------------------------------------------------
 def release_joiners(job_id: int) -> None:
     """`job_id` ended: jobs that waited for it get its result, or run themselves if it did not succeed."""
+    waiting = list(
+        Job.objects.filter(reused_from_id=job_id, status=Status.PENDING, flow_run__isnull=True).select_related(
+            "project", "routine_version"
+        )
+    )
+    if not waiting:
+        return  # most jobs: one query
     original = Job.objects.select_related("project").filter(pk=job_id).first()
     if original is None or original.status in (Status.PENDING, *LIVE):
         return
-    waiting = Job.objects.filter(reused_from=original, status=Status.PENDING, flow_run__isnull=True)
-    for job in waiting.select_related("project", "routine_version"):
+    for job in waiting:
         if original.status == Status.SUCCEEDED and settle_reused(job, original):
             continue
         Job.objects.filter(pk=job.pk).update(
