@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import shutil
 import tarfile
@@ -211,9 +212,17 @@ class KubernetesBackend(Backend):
             self._exec(name, km.IN_CONTAINER, ["/bin/sh", "-c", script], stdin=archive)
 
     def _exec(self, name: str, container: str, command: list[str], *, stdin=None, timeout: float = 600) -> bytes:
-        """Run `command` in a container of the pod; its stdout. A non-zero exit raises BackendError."""
+        """Run `command` in a container of the pod; its stdout. A non-zero exit raises BackendError.
+
+        `stdin` (a file) is fed to the command through `head -c <its size>`: before protocol v5 (Kubernetes
+        1.29) an exec's stdin cannot be closed, so without it the command would wait for an end that never
+        comes.
+        """
         from kubernetes.stream import stream
 
+        if stdin is not None:
+            size = os.fstat(stdin.fileno()).st_size - stdin.tell()
+            command = ["/bin/sh", "-c", f'head -c {size} | "$@"', "sh", *command]
         resp = stream(
             self.core.connect_get_namespaced_pod_exec,
             name,

@@ -165,7 +165,8 @@ def advance_flow(run_id: int, *, keep_one: bool = False) -> int | None:
         _settle_root(run, status, cancelled)
         kept = next((job_id for job_id, delay in queued if not delay), None) if keep_one else None
         if kept is not None:  # first, so that no pass for its siblings sends it a start task meanwhile
-            transaction.on_commit(lambda: kept_admitted.append(scheduler.admit_now(kept)))
+            project_id = run.root.project_id  # a run's nodes are all of its root's project
+            transaction.on_commit(lambda: kept_admitted.append(scheduler.admit_now(kept, project_id=project_id)))
         for job_id, delay in queued:
             if job_id != kept:
                 transaction.on_commit(lambda job_id=job_id, delay=delay: enqueue(job_id, delay=delay))

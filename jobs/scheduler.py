@@ -88,7 +88,7 @@ def admit() -> int:
             return admitted
 
 
-def admit_now(job_id: int) -> bool:
+def admit_now(job_id: int, *, project_id: int | None = None) -> bool:
     """Admit `job_id` for the calling worker to run itself, if its project's quota has room (the window aside).
 
     Nothing is sent: the caller runs the job. When it does not fit (or the
@@ -98,7 +98,7 @@ def admit_now(job_id: int) -> bool:
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(admit)
         return False
-    if _admit_unlimited(job_id):
+    if _admit_unlimited(job_id, project_id):
         return True
     token = secrets.token_hex(8)
     for _ in range(20):  # a pass takes a few milliseconds
@@ -249,14 +249,16 @@ def _window_free() -> int:
     return settings.ACC_START_WINDOW - in_flight.count()
 
 
-def _admit_unlimited(job_id: int) -> bool:
-    """Admit a job of a project that no quota limits: nothing to count, so no lock (a jobflow's next node
-    starts a query or two sooner). False when a quota applies or it is not a waiting job."""
-    project_id = (
-        Job.objects.filter(pk=job_id, status=Status.QUEUED, admitted_at__isnull=True, routine_version__isnull=False)
-        .values_list("project_id", flat=True)
-        .first()
-    )
+def _admit_unlimited(job_id: int, project_id: int | None = None) -> bool:
+    """Admit a job of a project (`project_id`, when the caller knows it) that no quota limits: nothing to
+    count, so no lock (a jobflow's next node starts a query or two sooner). False when a quota applies or it
+    is not a waiting job."""
+    if project_id is None:
+        project_id = (
+            Job.objects.filter(pk=job_id, status=Status.QUEUED, admitted_at__isnull=True)
+            .values_list("project_id", flat=True)
+            .first()
+        )
     if project_id is None or quotas.quota_for(project_id) is not None:
         return False
     return bool(

@@ -55,7 +55,7 @@ RESOURCES = (
 )
 
 
-@pytest.mark.parametrize("backend", ["docker"])  # kubernetes: files into pods still hang (issue 15)
+@pytest.mark.parametrize("backend", IMAGE_BACKENDS)
 def test_accli_dispatches_a_job_folder_on_a_base_stack(backend, accli_home, tmp_path, start_worker, api, alice):
     BaseStack.objects.create(
         name="PYTHON3_7",

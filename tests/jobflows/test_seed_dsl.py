@@ -17,6 +17,7 @@ import pytest
 
 from routines.models import BaseStack
 from tests.conftest import wait_for_status
+from tests.kube_fixtures import IMAGE_BACKENDS
 
 pytestmark = pytest.mark.docker
 
@@ -139,7 +140,7 @@ def ts(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-@pytest.mark.parametrize("backend", ["docker"])  # kubernetes: files into pods still hang (issue 15)
+@pytest.mark.parametrize("backend", IMAGE_BACKENDS)
 def test_the_seed_example_runs_in_order_in_parallel_and_shares_mnt_pipe(
     backend, accli_home, tmp_path, start_worker, api, alice, docker_client
 ):
