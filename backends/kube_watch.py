@@ -46,6 +46,8 @@ class KubeWatcher(Watcher):
         self._listed = asyncio.Event()
         self._watch: asyncio.Task | None = None
         self._stops = ThreadPoolExecutor(4, thread_name_prefix="kube-stop")  # exec calls of the sync client
+        self._follows: dict[str, object] = {}  # pod name -> its open log follow (a response)
+        self._cut: set[str] = set()  # pods whose follow `ended` closed
 
     async def open(self) -> None:
         from kubernetes_asyncio import client, config
@@ -188,21 +190,39 @@ class KubeWatcher(Watcher):
             if exc.status in (400, 404):  # not started yet, or gone
                 return
             raise
-        async with resp:
-            pending = b""
-            async for piece in resp.content.iter_any():
-                pending += piece
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    stamp, _, data = line.partition(b" ")
-                    at = nanoseconds(stamp)
-                    if at is None:
-                        yield line + b"\n", str(after[0])
-                        continue
-                    if at <= after[0]:
-                        continue
-                    after[0] = at
-                    yield data + b"\n", str(at)
+        if follow:
+            self._follows[name] = resp
+        try:
+            async with resp:
+                pending = b""
+                async for piece in resp.content.iter_any():
+                    pending += piece
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        stamp, _, data = line.partition(b" ")
+                        at = nanoseconds(stamp)
+                        if at is None:
+                            yield line + b"\n", str(after[0])
+                            continue
+                        if at <= after[0]:
+                            continue
+                        after[0] = at
+                        yield data + b"\n", str(at)
+        except Exception:
+            if name not in self._cut:
+                raise  # cut by `ended`: the read after the end (from the cursor) takes over
+        finally:
+            if follow:
+                self._follows.pop(name, None)
+                self._cut.discard(name)
+
+    def ended(self, state: dict) -> None:
+        """The job container ended: its follow is closed now (the kubelet would end it only at its next status
+        check, up to 5 s later) and `logs` reads what is left from its cursor."""
+        resp = self._follows.get(state["name"])
+        if resp is not None:
+            self._cut.add(state["name"])
+            resp.close()
 
     async def stop(self, state: dict, *, grace: float) -> None:
         loop = asyncio.get_running_loop()

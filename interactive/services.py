@@ -32,6 +32,7 @@ from jobs.models import InteractiveSession, Job
 from jobs.states import FINAL, Status
 from routines import permissions
 from workers import services as worker_services
+from workers import supervisor
 
 # (user, job) -> True/False when the rule owns the job's session, None when it does not: registered at app start
 AccessRule = Callable[[object, Job], "bool | None"]
@@ -103,7 +104,8 @@ def stop_session(*, job: Job, user) -> InteractiveSession | None:
     InteractiveSession.objects.filter(pk=session.pk, stop_requested_at__isnull=True).update(
         stop_requested_at=timezone.now(), stopped_by=user
     )
-    sessions.mark_ended(session)  # the proxy stops forwarding now; the job's worker stops the server within a second
+    sessions.mark_ended(session)  # the proxy stops forwarding now; the supervisor stops the server at once
+    supervisor.nudge(job.backend)
     return sessions.reload(session)
 
 
@@ -128,6 +130,7 @@ def extend_session(*, job: Job, user, seconds: int | None = None) -> Interactive
         InteractiveSession.objects.filter(pk=session.pk).update(
             extended_seconds=F("extended_seconds") + seconds, ends_at=F("ends_at") + dt.timedelta(seconds=seconds)
         )
+    supervisor.nudge(job.backend)  # the session's log says the new end at once
     return sessions.reload(session)
 
 

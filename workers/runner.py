@@ -115,7 +115,8 @@ class JobRunner:
 
     def finish(self, ended: dict) -> int | None:
         """The supervisor saw the job end (`ended`: exit_code, oom_killed, how the platform ended it if it did,
-        and the usage it read): classify, map outputs, clean up, settle. Safe to receive twice: only one call claims it."""
+        and the usage it read): classify, map outputs, clean up, settle. Safe to receive twice: only one call
+        claims it."""
         job = self.job
         usage = ended.get("usage") or {}  # what the supervisor read of its CPU and memory
         usage_fields = (

@@ -99,6 +99,9 @@ def _cancel_one(job: Job, reason: str) -> None:
     # A running job's worker sees the request within ACC_CANCEL_CHECK_EVERY and stops it; the request itself
     # never talks to the engine. A job nobody watches any more is stopped and settled by a worker task.
     job.refresh_from_db()
+    if job.status == Status.RUNNING:
+        backend = job.backend
+        transaction.on_commit(lambda: supervisor.nudge(backend))
     if job.status in ACTIVE and _worker_gone(job):
         job_id = job.pk
         transaction.on_commit(lambda: celery_app.send_task(CANCEL_ORPHAN_TASK, args=(job_id,)))
