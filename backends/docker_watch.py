@@ -162,7 +162,7 @@ class DockerWatcher(Watcher):
             if exc.status != 404:
                 raise
 
-    async def stop(self, state: dict, *, grace: float) -> None:
+    async def stop(self, state: dict, *, grace: float, outputs: bool = True) -> None:
         async def stop_it() -> None:
             try:
                 async with self.docker._query(

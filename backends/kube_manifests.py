@@ -63,6 +63,9 @@ exit $rc
 """
 
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
+# The helpers' sh is their container's PID 1, which ignores TERM without a handler: the kubelet would wait the
+# whole grace period for them before it reports the pod's (the job's) end. `sleep & wait` lets the trap run at once.
+_ON_TERM_EXIT = "trap 'exit 0' TERM;"
 
 
 def pod_name(job_id: int) -> str:
@@ -144,7 +147,7 @@ def pod_manifest(
     helper = {"image": helper_image, "imagePullPolicy": "IfNotPresent", "resources": small}
     init = []
     if with_files:
-        wait_for_files = f"until [ -e {IN_DONE} ]; do sleep 0.1; done"
+        wait_for_files = f"{_ON_TERM_EXIT} until [ -e {IN_DONE} ]; do sleep 0.1 & wait $!; done"
         init.append(
             {
                 **helper,
@@ -154,7 +157,7 @@ def pod_manifest(
                 "securityContext": _security(keep=["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]),
             }
         )
-    keep_up = f"until [ -e {COLLECTED} ]; do sleep 1; done"
+    keep_up = f"{_ON_TERM_EXIT} until [ -e {COLLECTED} ]; do sleep 1 & wait $!; done"
     labels = {k.replace("/", "-"): dns_name(str(v)) for k, v in spec.labels.items()}
     labels.update({**instance_labels(instance), JOB_LABEL: str(spec.job_id)})  # ours win
     pod_spec = {

@@ -61,6 +61,8 @@ class KubeWatcher(Watcher):
         self.api = client.ApiClient(configuration=configuration)
         self.core = client.CoreV1Api(self.api)
         self._watch = asyncio.create_task(self._follow_pods())
+        # the sync client for stops, connected now: a first cancel must not wait for the kubeconfig to load
+        await asyncio.get_running_loop().run_in_executor(self._stops, lambda: self.backend.core)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listed.wait(), 30)
 
@@ -224,9 +226,14 @@ class KubeWatcher(Watcher):
             self._cut.add(state["name"])
             resp.close()
 
-    async def stop(self, state: dict, *, grace: float) -> None:
+    async def stop(self, state: dict, *, grace: float, outputs: bool = True) -> None:
+        """A job whose outputs are still wanted is stopped inside its pod (which stays for them); otherwise
+        the pod is deleted with `grace`: one API call, and the kubelet stops every container at once."""
         loop = asyncio.get_running_loop()
-        loop.run_in_executor(self._stops, lambda: self.backend.stop(state, grace=grace))
+        if outputs:
+            loop.run_in_executor(self._stops, lambda: self.backend.stop(state, grace=grace))
+        else:
+            loop.run_in_executor(self._stops, lambda: self.backend.delete(state, grace=grace))
 
     async def usage(self, states: dict[int, dict]) -> dict[int, tuple[float, int]]:
         """From each node's kubelet summary: one request per node for every pod on it."""

@@ -218,13 +218,17 @@ class KubernetesBackend(Backend):
         1.29) an exec's stdin cannot be closed, so without it the command would wait for an end that never
         comes.
         """
+        from kubernetes import client
         from kubernetes.stream import stream
 
         if stdin is not None:
             size = os.fstat(stdin.fileno()).st_size - stdin.tell()
             command = ["/bin/sh", "-c", f'head -c {size} | "$@"', "sh", *command]
+        # `stream` swaps the request method of the client it is given for the call's duration: on the shared
+        # client, another thread's call meanwhile would go out as a websocket ("Handshake status 200 OK").
+        own = client.ApiClient(configuration=self.core.api_client.configuration)
         resp = stream(
-            self.core.connect_get_namespaced_pod_exec,
+            client.CoreV1Api(own).connect_get_namespaced_pod_exec,
             name,
             self.namespace,
             container=container,
@@ -250,6 +254,7 @@ class KubernetesBackend(Backend):
             code = resp.returncode
         finally:
             resp.close()
+            own.close()
         if code not in (0, None):
             text = err.getvalue().decode("utf-8", "replace").strip()
             raise BackendError(f"{' '.join(command[:2])} in {name}/{container} exited with {code}: {text}")
@@ -323,7 +328,11 @@ class KubernetesBackend(Backend):
             return False
 
     def cleanup(self, state: dict) -> None:
-        self._delete_pod(state.get("name") or job_name(state["job_id"]), grace=0)
+        self.delete(state, grace=0)
+
+    def delete(self, state: dict, *, grace: float) -> None:
+        """Delete the job's pod: TERM to its containers, KILL after `grace` (0: at once)."""
+        self._delete_pod(state.get("name") or job_name(state["job_id"]), grace=grace)
 
     def _delete_pod(self, name: str, *, grace: float) -> None:
         from kubernetes.client.rest import ApiException
@@ -402,6 +411,9 @@ class KubernetesBackend(Backend):
         from kubernetes.client.rest import ApiException
 
         claim = km.dns_name(pipe)
+        helpers = self.core.list_namespaced_pod(self.namespace, label_selector=f"{km.PIPE_LABEL}={claim}")
+        for helper in helpers.items:  # left by a worker that died while it read the volume
+            self._delete_pod(helper.metadata.name, grace=0)
         for delete, args in (
             (self.core.delete_namespaced_persistent_volume_claim, (claim, self.namespace)),
             (self.core.delete_persistent_volume, (km.dns_name(f"{self.instance}-{pipe}"),)),

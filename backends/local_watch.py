@@ -118,7 +118,7 @@ class LocalWatcher(Watcher):
         if woken is not None:
             woken.set()
 
-    async def stop(self, state: dict, *, grace: float) -> None:
+    async def stop(self, state: dict, *, grace: float, outputs: bool = True) -> None:
         if not alive(state):
             return
         _terminate(state)

@@ -41,8 +41,10 @@ class Watcher(abc.ABC):
         """`wait` returned: a `logs` iterator of this job that waits for more may look one last time now."""
 
     @abc.abstractmethod
-    async def stop(self, state: dict, *, grace: float) -> None:
-        """Ask the job to end (TERM), and kill it after `grace` seconds; returns without waiting for the end."""
+    async def stop(self, state: dict, *, grace: float, outputs: bool = True) -> None:
+        """Ask the job to end (TERM), and kill it after `grace` seconds; returns without waiting for the end.
+        `outputs`: whether what the job leaves is still wanted (not after a cancel), should the engine need to
+        keep something for it."""
 
     @abc.abstractmethod
     async def usage(self, states: dict[int, dict]) -> dict[int, tuple[float, int]]:

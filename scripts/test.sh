@@ -20,11 +20,11 @@ export ACC_K8S_HELPER_IMAGE="${ACC_K8S_HELPER_IMAGE:-acc-test/busybox:latest}"
 export ACC_K8S_PIPE_HOST_DIR="$ACC_DATA_DIR/pipes"
 # the test node has 2 cores: pods request 5% of their routine's cores and RAM, so parallel jobs fit
 export ACC_K8S_REQUEST_FRACTION="${ACC_K8S_REQUEST_FRACTION:-0.05}"
-# The suite mostly waits (Celery workers, containers, a browser): ACC_TEST_WORKERS=N runs it on N pytest-xdist
-# processes side by side, each on services of its own (tests/xdist_isolation.py). The default is one (serial, as
-# --pdb needs): on a 2-core machine two browser tests missed their timeouts beside a second process.
+# The suite mostly waits (Celery workers, containers, pods, a browser): it runs on ACC_TEST_WORKERS pytest-xdist
+# processes side by side (default 2: 20 min instead of 42 on a 2-core machine), each on services of its own
+# (tests/xdist_isolation.py). ACC_TEST_WORKERS=1 runs it serially (as --pdb needs).
 # loadgroup keeps the tests marked xdist_group(name) on one worker.
-WORKERS="${ACC_TEST_WORKERS:-1}"
+WORKERS="${ACC_TEST_WORKERS:-2}"
 XDIST=()
 [ "$WORKERS" -gt 1 ] && XDIST=(-n "$WORKERS" --dist loadgroup)
 exec .venv/bin/pytest "${XDIST[@]}" "$@"

@@ -145,6 +145,7 @@ class JobRunner:
             self.session_end = end
         try:
             if end == "lost":
+                self._check_cancel()  # a cancel that removed it (a deleted pod) leaves no record of its end
                 raise JobFailed(
                     "The job's process ended while no record of how was kept (its container or sandbox is gone); "
                     "its exit status is unknown.",
@@ -154,7 +155,7 @@ class JobRunner:
             outcome = self._classify(exit_, end == "timeout")
             outcome = self._map_outputs(outcome)
         except JobCancelled:
-            outcome = self._cancelled()
+            outcome = self._cancelled(running=False)  # the supervisor saw it end
         except JobFailed as exc:
             outcome = Outcome(Status.FAILED, error_code=exc.error_code, message=str(exc))
         except Exception as exc:
@@ -463,8 +464,9 @@ class JobRunner:
         if self._cancel_requested():
             raise JobCancelled
 
-    def _cancelled(self) -> Outcome:
-        if self.state:
+    def _cancelled(self, *, running: bool = True) -> Outcome:
+        """A cancelled job's outcome; one that may still run (`running`) is stopped first."""
+        if self.state and running:
             self.backend.stop(self.state, grace=settings.ACC_STOP_GRACE)
         return Outcome(Status.CANCELLED, error_code="cancelled", message=CANCELLED_MESSAGE)
 

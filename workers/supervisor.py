@@ -260,14 +260,14 @@ class Supervisor:
         await self._db(celery_app.send_task, FINISH_JOB_TASK, (f.job_id, outcome))
         self._handed[f.job_id] = time.monotonic()
 
-    async def _stop(self, f: Followed, *, end: str = "", note: str = "") -> None:
+    async def _stop(self, f: Followed, *, end: str = "", note: str = "", outputs: bool = True) -> None:
         if f.stopping:
             return
         f.stopping = True
         f.end = f.end or end
         if note:
             f.ship.note(note)
-        await self.watcher.stop(f.state, grace=settings.ACC_STOP_GRACE)
+        await self.watcher.stop(f.state, grace=settings.ACC_STOP_GRACE, outputs=outputs)
 
     # --- turns over every job -----------------------------------------------------------
     async def _flush_due(self, *, everything: bool = False) -> None:
@@ -302,7 +302,7 @@ class Supervisor:
                 continue
             try:
                 if f.job_id in cancelled or f.job_id not in running:  # cancelled, or settled (or deleted) meanwhile
-                    await self._stop(f)
+                    await self._stop(f, outputs=False)  # a cancelled job's outputs are not mapped
                 elif f.session is not None:
                     await self._session_turn(f, session_rows.get(f.job_id), now)
                 elif now.timestamp() >= f.running_at + f.timeout:

@@ -47,12 +47,18 @@ def sign_in_and_follow(web, login_url: str, username: str, password: str) -> htt
         )
 
 
-@pytest.mark.parametrize(
-    "backend", ["docker"]
-)  # kubernetes passes alone, but its module worker takes the next tests' jobs
 def test_busybox_httpd_is_served_to_its_owner_and_hidden_from_strangers(
+    interactive_worker, web, api, project, alice, bob, charlie
+):
+    httpd_is_served_to_its_owner_and_hidden_from_strangers(
+        "docker", interactive_worker, web, api, project, alice, bob, charlie
+    )
+
+
+def httpd_is_served_to_its_owner_and_hidden_from_strangers(
     backend, interactive_worker, web, api, project, alice, bob, charlie
 ):
+    """Also on kubernetes (test_kube_http: a module of its own, so that no docker worker shares its queue)."""
     interactive_worker(backend)
     routine = interactive_routine(project, alice, socket_="0.0.0.0:8787", command=HTTPD, image=BUSYBOX, timeout=60)
     job_id = run(api, alice, routine)

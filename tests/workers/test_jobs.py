@@ -125,7 +125,7 @@ def test_timeout_ends_timed_out_and_leaves_nothing_behind(backend, start_worker,
     nothing_left(backend, job)
 
 
-@pytest.mark.parametrize("backend", BACKENDS[:2])  # kubernetes: not within 5 s yet (issue 15)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_cancel_stops_a_running_job_within_five_seconds(backend, start_worker, api, project, alice):
     start_worker(backend)
     routine = make_routine(project, alice, "echo started; sleep 120")
