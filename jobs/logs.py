@@ -230,8 +230,11 @@ def append(job_id: int, text: str, *, empty: bool = False) -> None:
 
 def _save(job_id: int, seq: int, text: str, *, cursor: str | None = None) -> None:
     """The one place a LogChunk row is written: saved first, then counted, then broadcast."""
-    moved = {"log_cursor": cursor} if cursor is not None else {}
-    with transaction.atomic():  # the chunk and the cursor after it: both or neither, whenever we are killed
+    if cursor is None:
         LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
-        Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text), **moved)
+        Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text))
+    else:
+        with transaction.atomic():  # the chunk and the cursor after it: both or neither, whenever we are killed
+            LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
+            Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text), log_cursor=cursor)
     events.job_log_appended(job_id, seq, text)
