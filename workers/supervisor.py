@@ -109,6 +109,7 @@ class Supervisor:
         self._control = ThreadPoolExecutor(1, thread_name_prefix="supervisor-db")
         self._writes = ThreadPoolExecutor(1, thread_name_prefix="supervisor-logs")  # one: chunks stay in order
         self._adopting: set[int] = set()
+        self._background: set[asyncio.Task] = set()  # held here: the loop keeps only weak references to tasks
         self._handed: dict[int, float] = {}  # job -> when it was handed over (its finish task may still be queued)
 
     # --- the loop -------------------------------------------------------------------
@@ -169,7 +170,7 @@ class Supervisor:
                     if message.get("type") != "message":
                         continue
                     if message["data"] == CONTROL.encode():
-                        asyncio.create_task(self._control_now())
+                        self._spawn(self._control_now())
                     else:
                         await self._adopt([int(message["data"])])
             except asyncio.CancelledError:
@@ -208,7 +209,7 @@ class Supervisor:
                     session=row["session"],
                 )
                 self.followed[followed.job_id] = followed
-                asyncio.create_task(self._follow(followed))
+                self._spawn(self._follow(followed))
         finally:
             self._adopting.difference_update(ids)
 
@@ -283,6 +284,11 @@ class Supervisor:
             f.ship.total = await self._db(
                 partial(logs.store, f.job_id, seq, text, cursor, total=f.ship.total), writes=True
             )
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _control_now(self) -> None:
         try:
