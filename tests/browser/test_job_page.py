@@ -62,6 +62,8 @@ def test_run_a_routine_from_its_form_and_watch_the_job_live(tab, start_worker, p
     assert not Job.objects.exists()
 
     page.fill('[name="root[COUNT]"]', "5")
+    page.press('[name="root[COUNT]"]', "Tab")  # the error leaves and the button moves up: wait, as a person would
+    expect(page.locator('[data-schemapath="root.COUNT"] .errmsg')).to_be_hidden()
     page.click("#run-button")
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     job_id = int(re.search(r"/jobs/(\d+)/$", page.url).group(1))
