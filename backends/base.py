@@ -54,6 +54,7 @@ _JOB_PREFIX = "acc-job-"
 class Exit:
     exit_code: int
     oom_killed: bool = False
+    problem: str = ""  # the engine could not start the command at all (an image it cannot pull): its reason
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ class Backend(abc.ABC):
     # --- lifecycle ------------------------------------------------------------
     @abc.abstractmethod
     def start(self, spec: JobSpec) -> dict:
-        """Start the job; idempotent. Returns the state to store with the job."""
+        """Start the job; idempotent. Returns the state to store with the job, once the engine has it: the
+        command may start later (a pod waits for its node), which the backend's `Watcher.started` tells."""
 
     @abc.abstractmethod
     def wait(self, state: dict, timeout: float | None) -> Exit | None:

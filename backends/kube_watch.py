@@ -4,7 +4,10 @@ The watch lists the pods labelled with this deployment (ACC_INSTANCE) and
 then watches them from the list's resourceVersion; when the API server says
 the version is too old (410) or the stream drops, it lists again, so an
 event missed while nobody listened is seen in the next list. `wait` reads
-the job container's end (exit code, OOMKilled) from the latest pod seen.
+the job container's end (exit code, OOMKilled) from the latest pod seen, or
+the kubelet's reason when it cannot start it (an image it cannot pull);
+`started` tells when a pod created by `start` began to run its command (the
+worker that created it does not wait for the node).
 Each running pod has one log follow through the API server with
 timestamps; the timestamp of the last line shipped is the cursor a
 restarted supervisor resumes after. Usage comes from the kubelet's summary
@@ -42,7 +45,8 @@ class KubeWatcher(Watcher):
         self.api = None
         self.core = None
         self.pods: dict[str, dict] = {}  # name -> the pod as last seen
-        self._changed: dict[str, asyncio.Event] = {}
+        self._changed: dict[str, asyncio.Event] = {}  # name -> set (and dropped) at the pod's next change
+        self._started_at: dict[str, float] = {}  # name -> when the watch saw its command start
         self._listed = asyncio.Event()
         self._watch: asyncio.Task | None = None
         self._stops = ThreadPoolExecutor(4, thread_name_prefix="kube-stop")  # exec calls of the sync client
@@ -95,7 +99,11 @@ class KubeWatcher(Watcher):
         for pod in body.get("items") or []:
             seen[pod["metadata"]["name"]] = pod
         gone = set(self.pods) - set(seen)
+        for name, pod in seen.items():
+            self._seen(name, pod)
         self.pods = seen
+        for name in gone:
+            self._started_at.pop(name, None)
         for name in set(seen) | gone:
             self._wake(name)
         self._listed.set()
@@ -126,7 +134,9 @@ class KubeWatcher(Watcher):
                 name = pod["metadata"]["name"]
                 if kind == "DELETED":
                     self.pods.pop(name, None)
+                    self._started_at.pop(name, None)
                 else:
+                    self._seen(name, pod)
                     self.pods[name] = pod
                 self._wake(name)
         return version
@@ -140,37 +150,69 @@ class KubeWatcher(Watcher):
             if exc.status == 404:
                 return None
             raise
-        return json.loads(await resp.read())
+        body = json.loads(await resp.read())
+        if body.get("kind") == "Status":  # not raised for a raw response: {"kind": "Status", "code": 404, ...}
+            if body.get("code") == 404:
+                return None
+            raise RuntimeError(f"cannot read the pod {name}: {body.get('message') or body}")
+        return body
+
+    def _seen(self, name: str, pod: dict) -> None:
+        """Note when a pod seen waiting is seen with its command started (the time its job began to run)."""
+        before = self.pods.get(name)
+        if before is not None and not km.job_started(before) and km.job_started(pod):
+            self._started_at.setdefault(name, time.time())
 
     def _wake(self, name: str) -> None:
-        event = self._changed.get(name)
+        event = self._changed.pop(name, None)
         if event is not None:
             event.set()
 
+    async def _pod(self, name: str) -> tuple[dict | None, asyncio.Event]:
+        """The pod as last seen, and an event set at its next change (taken first: no change is missed)."""
+        changed = self._changed.setdefault(name, asyncio.Event())
+        pod = self.pods.get(name) or await self._read(name)  # the watch may not have told us of it yet
+        return pod, changed
+
+    @staticmethod
+    async def _until(changed: asyncio.Event) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), 60)  # a lost event costs a minute, not the job
+
     # --- one job -------------------------------------------------------------------
     async def wait(self, state: dict) -> Exit:
-        name = state["name"]
-        changed = self._changed.setdefault(name, asyncio.Event())
-        try:
-            while True:
-                changed.clear()
-                pod = self.pods.get(name) or await self._read(name)  # the watch may not have told us of it yet
-                if pod is None:
-                    return Exit(-1)  # deleted behind our back: it ended, how is lost
-                if pod is not None:
-                    ended = km.job_exit(pod)
-                    if ended is not None:
-                        return Exit(ended[0], oom_killed=ended[1])
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), 60)
-        finally:
-            self._changed.pop(name, None)
+        while True:
+            pod, changed = await self._pod(state["name"])
+            if pod is None:
+                return Exit(-1)  # deleted behind our back: it ended, how is lost
+            ended = km.job_exit(pod)
+            if ended is not None:
+                return Exit(ended[0], oom_killed=ended[1])
+            problem = km.waiting_problem(pod)
+            if problem:
+                return Exit(-1, problem=problem)
+            await self._until(changed)
+
+    async def started(self, state: dict) -> float | None:
+        while True:
+            pod, changed = await self._pod(state["name"])
+            if pod is None or km.waiting_problem(pod):
+                return None
+            if km.job_started(pod):  # running, or ended already (a short command may never be seen running)
+                return self._started_at.pop(state["name"], None)
+            await self._until(changed)
 
     async def logs(self, state: dict, cursor: str) -> AsyncIterator[tuple[bytes, str]]:
         """The job container's log with timestamps; followed again if the stream drops while it runs, and read
         once more after it ended. Lines at or before the cursor (nanoseconds) are skipped."""
         after = [int(cursor) if cursor else 0]
         while True:
+            pod, changed = await self._pod(state["name"])
+            if pod is not None and not km.job_started(pod) and km.job_exit(pod) is None:
+                if km.waiting_problem(pod):
+                    return  # it will never start: nothing to read
+                await self._until(changed)  # nothing to read before the command starts
+                continue
             async for piece in self._read_logs(state["name"], after, follow=True):
                 yield piece
             pod = self.pods.get(state["name"]) or await self._read(state["name"])
@@ -228,8 +270,12 @@ class KubeWatcher(Watcher):
 
     async def stop(self, state: dict, *, grace: float, outputs: bool = True) -> None:
         """A job whose outputs are still wanted is stopped inside its pod (which stays for them); otherwise
-        the pod is deleted with `grace`: one API call, and the kubelet stops every container at once."""
+        the pod is deleted with `grace`: one API call, and the kubelet stops every container at once. A pod
+        whose command has not started yet has nothing to end gracefully: it goes at once."""
         loop = asyncio.get_running_loop()
+        pod = self.pods.get(state["name"])
+        if pod is not None and not km.job_started(pod):
+            grace, outputs = 0, False
         if outputs:
             loop.run_in_executor(self._stops, lambda: self.backend.stop(state, grace=grace))
         else:

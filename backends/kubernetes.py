@@ -41,7 +41,7 @@ from backends.docker import DockerBackend
 
 log = logging.getLogger(__name__)
 
-_POLL = 0.25
+_POLL = 0.1  # s between reads of a pod whose files container is not running yet
 _EXEC_CHUNK = 1 << 20
 _NOT_FOUND = 404
 
@@ -134,8 +134,9 @@ class KubernetesBackend(Backend):
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self, spec: JobSpec) -> dict:
-        """Create the pod (unless a start before this one did), give it its files, and return once the
-        job's command has started: an image that cannot be pulled fails here with the kubelet's reason."""
+        """Create the pod (unless a start before this one did) and give it its files; return without waiting
+        for the node to start the command (the supervisor's watch sees it start, or the kubelet's reason why it
+        cannot), so a worker is not held while a node pulls an image or waits for room."""
         from kubernetes.client.rest import ApiException
 
         if not spec.image:
@@ -156,24 +157,19 @@ class KubernetesBackend(Backend):
             deadline=None if sock is not None else spec.timeout + 300,
             request_fraction=self.request_fraction,
         )
-        pod = self._read_pod(name)
-        if pod is None:
-            try:
-                self.core.create_namespaced_pod(self.namespace, manifest)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise BackendError(f"Cannot create the pod {name}: {_reason(exc)}") from exc
-        elif km.job_started(pod):
-            return self._state(spec, claim)
-        deadline = time.monotonic() + self.start_timeout
         try:
-            if with_files:
-                self._until(name, lambda p: km.container_running(p, km.IN_CONTAINER), deadline)
-                self._put_files(name, spec.root_dir)
-            self._until(name, km.job_started, deadline)
-        except Exception:
-            self._delete_pod(name, grace=0)  # a half-started pod must not be taken for a started job
-            raise
+            self.core.create_namespaced_pod(self.namespace, manifest)
+        except ApiException as exc:
+            if exc.status != 409:  # 409: a start before this one created it
+                raise BackendError(f"Cannot create the pod {name}: {_reason(exc)}") from exc
+        if with_files:  # the files container waits for them, the job container for it
+            try:
+                pod = self._until(name, lambda p: km.container_running(p, km.IN_CONTAINER) or km.job_started(p))
+                if km.container_running(pod, km.IN_CONTAINER):
+                    self._put_files(name, spec.root_dir)
+            except Exception:
+                self._delete_pod(name, grace=0)  # a pod without its files must not be taken for a started job
+                raise
         return self._state(spec, claim)
 
     def _state(self, spec: JobSpec, claim: str | None) -> dict:
@@ -185,7 +181,8 @@ class KubernetesBackend(Backend):
             state["interactive"] = {"kind": sock.kind, "port": sock.port}
         return state
 
-    def _until(self, name: str, ready: Callable[[dict], bool], deadline: float) -> dict:
+    def _until(self, name: str, ready: Callable[[dict], bool]) -> dict:
+        deadline = time.monotonic() + self.start_timeout
         while True:
             pod = self._read_pod(name)
             if pod is None:
@@ -269,6 +266,9 @@ class KubernetesBackend(Backend):
             ended = km.job_exit(pod)
             if ended is not None:
                 return Exit(ended[0], oom_killed=ended[1])
+            problem = km.waiting_problem(pod)
+            if problem:
+                return Exit(-1, problem=problem)
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             time.sleep(_POLL)
@@ -449,9 +449,7 @@ class KubernetesBackend(Backend):
         except ApiException as exc:
             raise BackendError(f"Cannot reach the workflow volume {claim}: {_reason(exc)}") from exc
         try:
-            self._until(
-                name, lambda p: km.container_running(p, km.OUT_CONTAINER), time.monotonic() + self.start_timeout
-            )
+            self._until(name, lambda p: km.container_running(p, km.OUT_CONTAINER))
             yield name
         finally:
             self._delete_pod(name, grace=0)
@@ -487,8 +485,11 @@ class KubernetesBackend(Backend):
     # --- reconciliation ---------------------------------------------------------------
     def started_state(self, job_id: int) -> dict | None:
         pod = self._read_pod(km.pod_name(job_id))
-        if pod is None or not km.job_started(pod):
+        if pod is None:
             return None
+        has_files = any(c.get("name") == km.IN_CONTAINER for c in pod["spec"].get("initContainers") or [])
+        if has_files and not km.job_started(pod):
+            return None  # its files may never have come: it is not a started job
         env = {e["name"]: e.get("value", "") for c in pod["spec"]["containers"] for e in c.get("env") or []}
         outputs = [p for p in env.get("ACC_OUTPUTS", "").split("\n") if p]
         state = {"name": km.pod_name(job_id), "job_id": job_id, "outputs": outputs}

@@ -31,7 +31,14 @@ class Watcher(abc.ABC):
 
     @abc.abstractmethod
     async def wait(self, state: dict) -> Exit:
-        """Return once the job has ended (at once if it already has), with how it ended."""
+        """Return once the job has ended (at once if it already has), with how it ended; also when the engine
+        finds it cannot start it (`Exit.problem` says why)."""
+
+    async def started(self, state: dict) -> float | None:
+        """For an engine on which `start` returns before the command runs: wait until it was seen to start, and
+        return when (epoch seconds). None when the start was not watched (it ran when `start` returned, or
+        before this watcher saw the job) or never comes (the job cannot start)."""
+        return None
 
     @abc.abstractmethod
     def logs(self, state: dict, cursor: str) -> AsyncIterator[tuple[bytes, str]]:

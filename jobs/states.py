@@ -95,6 +95,14 @@ def transition(job_id: int, to: str, *, reason: str = "", **fields) -> bool:
     return True
 
 
+def command_started(job_id: int, at) -> bool:
+    """A RUNNING job whose command the engine started after the move (a pod that waited for its node): its
+    RUNNING time becomes when the command started. False when it is no longer RUNNING."""
+    from jobs.models import Job
+
+    return bool(Job.objects.filter(pk=job_id, status=Status.RUNNING).update(running_at=at))
+
+
 def _announce(job_id: int, status: str, reason: str) -> None:
     """Publish the move (after commit), with the jobflow run the job belongs to, if any.
 

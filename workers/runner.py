@@ -144,6 +144,8 @@ class JobRunner:
         if self.session is not None and end in ("stopped", "timeout"):
             self.session_end = end
         try:
+            if ended.get("problem"):
+                raise JobFailed(f"The cluster cannot start the job: {ended['problem']}", error_code="image")
             if end == "lost":
                 self._check_cancel()  # a cancel that removed it (a deleted pod) leaves no record of its end
                 raise JobFailed(

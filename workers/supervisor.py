@@ -45,7 +45,7 @@ from backends.base import Exit
 from backends.usage import UsageRecorder
 from jobs import logs, sessions
 from jobs.models import InteractiveSession, Job, LogChunk
-from jobs.states import Status
+from jobs.states import Status, command_started
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,7 @@ class Supervisor:
 
     # --- one job ----------------------------------------------------------------------
     async def _follow(self, f: Followed) -> None:
+        started = asyncio.create_task(self._started(f))
         try:
             pump = asyncio.create_task(self._pump(f))
             exit_ = await self._wait(f)
@@ -229,7 +230,22 @@ class Supervisor:
         except Exception:
             log.exception("supervisor: following job %s failed; its next resync tries again", f.job_id)
         finally:
+            started.cancel()
             self.followed.pop(f.job_id, None)
+
+    async def _started(self, f: Followed) -> None:
+        """A job whose engine starts it after `start` returned (a pod waiting for its node) runs from when its
+        command was seen to start: its RUNNING time and its time limit count from then."""
+        try:
+            at = await self.watcher.started(f.state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("supervisor: cannot tell when job %s started", f.job_id, exc_info=True)
+            return
+        if at is not None:
+            f.running_at = at
+            await self._db(command_started, f.job_id, dt.datetime.fromtimestamp(at, dt.UTC))
 
     async def _wait(self, f: Followed) -> Exit:
         while True:
@@ -258,6 +274,8 @@ class Supervisor:
             f.end = "timeout"  # stopped at its limit by a supervisor that did not live to hand it over
         end = f.end or ("lost" if exit_.exit_code == _LOST else "")
         outcome = {"exit_code": exit_.exit_code, "oom_killed": exit_.oom_killed, "end": end, "usage": f.usage.summary()}
+        if exit_.problem:
+            outcome["problem"] = exit_.problem
         await self._db(celery_app.send_task, FINISH_JOB_TASK, (f.job_id, outcome))
         self._handed[f.job_id] = time.monotonic()
 
