@@ -7,6 +7,8 @@
   (target <= 1.3).
 - many: 100 `sleep 30` jobs dispatched at once with ONE worker (-P threads -c 4) and the supervisor: all RUNNING
   together? seconds from the first dispatch until all ran; all SUCCEEDED with their logs.
+- many_direct: its anchor, the same 100 pods created at once with the client: all running together? seconds
+  from the first create until all ran (how fast the node starts pods bounds both).
 
 Own database (accelerator_bench_kube), Redis db 13, data dir var/bench-kube, job ids from 1 800 000 000,
 ACC_INSTANCE=bench-kube (its pods are labelled so; they are deleted at the start and the end). Needs KUBECONFIG
@@ -20,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -37,6 +40,7 @@ h.REDIS_URL = "redis://127.0.0.1:6379/13"
 h.DATA_DIR = h.ROOT / "var" / "bench-kube"
 h.JOB_ID_START = 1_800_000_000
 INSTANCE = "bench-kube"
+DIRECT = "bench-kube-direct"  # the label of pods made without the platform: its supervisor and reconciler ignore them
 _labelled_env = h.platform_env  # scale's: the application_name of each process, for pg_stat_activity
 
 
@@ -64,7 +68,9 @@ def remove_bench_pods() -> int:
     from backends import kube_manifests as km
 
     api = core()
-    pods = api.list_namespaced_pod(namespace(), label_selector=km.selector(INSTANCE)).items
+    pods = []
+    for label in (INSTANCE, DIRECT):
+        pods += api.list_namespaced_pod(namespace(), label_selector=km.selector(label)).items
     for pod in pods:
         api.delete_namespaced_pod(pod.metadata.name, namespace(), grace_period_seconds=0)
     return len(pods)
@@ -74,30 +80,36 @@ def namespace() -> str:
     return os.environ.get("ACC_K8S_NAMESPACE", "acc-jobs")
 
 
-def direct_pod(image: str, helper: str, i: int) -> tuple[float, float]:
-    """The backend's own pod for `true`, created with the client: (s to command running, s to ended)."""
+def direct_manifest(image: str, helper: str, job_id: int, command: str) -> dict:
+    """The backend's own pod manifest for `command`, as the platform would make it for a job without files."""
     from backends import kube_manifests as km
     from backends.base import JobSpec
 
     spec = JobSpec(
-        job_id=1_899_000_000 + i,
-        command="true",
+        job_id=job_id,
+        command=command,
         workdir="",
         host_dir=Path("/nonexistent"),
         root_dir=Path("/nonexistent"),
         image=image,
     )
-    fraction = float(os.environ.get("ACC_K8S_REQUEST_FRACTION", "1"))
-    manifest = km.pod_manifest(
+    return km.pod_manifest(
         spec,
         image=image,
         helper_image=helper,
-        instance=INSTANCE,
+        instance=DIRECT,
         pipe_claim=None,
         with_files=False,
         deadline=600,
-        request_fraction=fraction,
+        request_fraction=float(os.environ.get("ACC_K8S_REQUEST_FRACTION", "1")),
     )
+
+
+def direct_pod(image: str, helper: str, i: int) -> tuple[float, float]:
+    """The backend's own pod for `true`, created with the client: (s to command running, s to ended)."""
+    from backends import kube_manifests as km
+
+    manifest = direct_manifest(image, helper, 1_899_000_000 + i, "true")
     api = core()
     t0 = time.time()
     api.create_namespaced_pod(namespace(), manifest)
@@ -122,14 +134,21 @@ def latency(api: h.Api, n: int) -> dict:
     from backends import get_backend
     from jobs.models import Job
 
-    out: dict = {"runs": n, "command": "true", "load_before": s.load()}
+    out: dict = {"runs": n, "command": "true", "load_before": quiet()}
     plat = s.Platform("kubernetes", "latency")
     platform_run, platform_done = [], []
+    direct_run, direct_done = [], []
     try:
         plat.start()
-        api.dispatch(s.task("warm", "true"))  # the first push of the image to the registry is not measured
-        time.sleep(5)
-        for _ in range(n):
+        warm = api.dispatch(s.task("warm", "true"))  # the first push of the image to the registry is not measured
+        s.wait_final([warm], timeout=120)
+        image = Job.objects.get(pk=warm).image
+        os.environ.update(platform_env())
+        helper = get_backend("kubernetes").helper_image()
+        # The kubelet notices a started container at its next relist (every second), which quantizes both
+        # figures: the runs alternate, each after a random pause, so both sides see every phase of that tick.
+        for i in range(n):
+            time.sleep(random.uniform(0, 1))
             t0 = time.time()
             job_id = api.dispatch(s.task("lat", "true"))
             s.wait_final([job_id], timeout=120)
@@ -138,17 +157,12 @@ def latency(api: h.Api, n: int) -> dict:
                 raise RuntimeError(f"job {job_id} ended {job.status}: {job.message}")
             platform_run.append(job.running_at.timestamp() - t0)
             platform_done.append(job.finished_at.timestamp() - t0)
-            image = job.image
+            time.sleep(random.uniform(0, 1))
+            run_s, done_s = direct_pod(image, helper, i)
+            direct_run.append(run_s)
+            direct_done.append(done_s)
     finally:
         plat.stop()
-    os.environ.update(platform_env())
-    backend = get_backend("kubernetes")
-    helper = backend.helper_image()
-    direct_run, direct_done = [], []
-    for i in range(n):
-        run_s, done_s = direct_pod(image, helper, i)
-        direct_run.append(run_s)
-        direct_done.append(done_s)
     med = statistics.median
     out.update(
         platform_to_running_s=round(med(platform_run), 3),
@@ -163,9 +177,18 @@ def latency(api: h.Api, n: int) -> dict:
     return out
 
 
+def quiet(limit: float = 2.0, wait_s: int = 180) -> list[float]:
+    """Wait (up to `wait_s`) for the 1-minute load average to fall under `limit`, e.g. after the pods of the
+    previous step went; the load then."""
+    deadline = time.time() + wait_s
+    while s.load()[0] >= limit and time.time() < deadline:
+        time.sleep(5)
+    return s.load()
+
+
 def many(api: h.Api, web: h.WebServer, n: int, sleep: int) -> dict:
     command = f"echo start; sleep {sleep}; echo end"
-    out: dict = {"jobs": n, "command": command, "workers": "1 worker, -P threads -c 4", "load_before": s.load()}
+    out: dict = {"jobs": n, "command": command, "workers": "1 worker, -P threads -c 4", "load_before": quiet()}
     plat = s.Platform("kubernetes", "many")
     sampler = s.Sampler(lambda: {"web": web, **plat.procs()})
     ids: list[int] = []
@@ -185,6 +208,49 @@ def many(api: h.Api, web: h.WebServer, n: int, sleep: int) -> dict:
     finally:
         out["resources"] = sampler.stop() if sampler.is_alive() else {"error": "sampler did not run"}
         plat.stop()
+        out["load_after"] = s.load()
+    return out
+
+
+def many_direct(n: int, sleep: int) -> dict:
+    """The anchor of `many`: the same n pods created at once with the client, no platform in between. How fast
+    the node starts pods bounds both."""
+    from backends import get_backend
+    from backends import kube_manifests as km
+
+    os.environ.update(platform_env())
+    backend = get_backend("kubernetes")
+    image, helper = backend.resolve_image(h.IMAGE), backend.helper_image()
+    command = f"echo start; sleep {sleep}; echo end"
+    out: dict = {"pods": n, "command": command, "load_before": quiet()}
+    api = core()
+    names = []
+    t0 = time.time()
+    try:
+        for i in range(n):
+            manifest = direct_manifest(image, helper, 1_898_000_000 + i, command)
+            api.create_namespaced_pod(namespace(), manifest)
+            names.append(manifest["metadata"]["name"])
+        out["create_s"] = round(time.time() - t0, 2)
+        running: dict[str, float] = {}
+        ended: dict[str, float] = {}
+        while len(ended) < n and time.time() - t0 < sleep + 600:
+            pods = api.list_namespaced_pod(namespace(), label_selector=km.selector(DIRECT)).items
+            now = time.time() - t0
+            for pod in pods:
+                pod = api.api_client.sanitize_for_serialization(pod)
+                name = pod["metadata"]["name"]
+                if name in names and km.job_started(pod):
+                    running.setdefault(name, now)
+                if name in names and km.job_exit(pod) is not None:
+                    ended.setdefault(name, now)
+            time.sleep(0.5)
+        out["all_running_together"] = len(running) == n and max(running.values()) < min(ended.values(), default=1e9)
+        out["all_running_s"] = round(max(running.values()), 2) if len(running) == n else None
+        out["ended"] = len(ended)
+    finally:
+        for name in names:
+            api.delete_namespaced_pod(name, namespace(), grace_period_seconds=0)
         out["load_after"] = s.load()
     return out
 
@@ -215,12 +281,21 @@ def markdown(res: dict) -> str:
         lines += [
             f"| {many_['jobs']} `sleep` jobs all RUNNING together | {many_['all_running_together']} | true |",
             f"| time from first dispatch until all ran | {many_['all_running_s']} s | <= {TARGETS['all_running_s']} |",
+        ]
+        direct = res.get("many_direct") or {}
+        if "all_running_s" in direct:
+            lines += [
+                f"| the same {direct['pods']} pods created with the client: all running together | "
+                f"{direct['all_running_together']} | |",
+                f"| the same pods: time from the first create until all ran | {direct['all_running_s']} s | |",
+            ]
+        lines += [
             f"| jobs SUCCEEDED | {many_['status'].get('SUCCEEDED', 0)} of {many_['jobs']} | all |",
             f"| logs with start and end once | {many_['logs']['complete']} of {many_['jobs']} | all |",
             f"| peak PostgreSQL connections | {many_['resources'].get('peak_pg_connections_total')} | |",
             f"| peak RSS (MB) | {many_['resources'].get('peak_rss_mb')} | |",
         ]
-    for key in ("latency", "many", "error"):
+    for key in ("latency", "many", "many_direct", "error"):
         if key in res and isinstance(res[key], dict) and "error" in res[key]:
             lines += ["", f"## {key}: error", "", "```", res[key]["error"], "```"]
     lines += ["", "```json", json.dumps(res, indent=1, default=str)[:20000], "```", ""]
@@ -260,6 +335,7 @@ def main() -> int:
         for key, run in (
             ("latency", lambda: latency(api, args.runs)),
             ("many", lambda: many(api, web, args.jobs, args.sleep)),
+            ("many_direct", lambda: many_direct(args.jobs, args.sleep)),
         ):
             print(f"[kube] {key} (load {s.load()})", flush=True)
             try:
