@@ -57,6 +57,9 @@ class Exit:
     problem: str = ""  # the engine could not start the command at all (an image it cannot pull): its reason
 
 
+NOT_STARTED = "not started within"  # how an `Exit.problem` of a job the engine did not start in time begins
+
+
 @dataclass(frozen=True)
 class BuildSpec:
     """An image to build from a job folder.

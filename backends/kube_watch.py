@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from backends import kube_manifests as km
-from backends.base import Exit
+from backends.base import NOT_STARTED, Exit
 from backends.kubernetes import KubernetesBackend
 from backends.watch import Watcher, nanoseconds
 
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 _WATCH_SECONDS = 240  # the API server ends a watch after this; we list again and go on
 _GONE = 410
 _CLOCK_MARGIN = 60  # s added to a log resume window: the node's clock may differ from ours
+
+
+def _created(pod: dict) -> float:
+    stamp = ((pod.get("metadata") or {}).get("creationTimestamp") or "").encode()
+    at = nanoseconds(stamp)
+    return at / 10**9 if at is not None else time.time()
 
 
 class KubeWatcher(Watcher):
@@ -175,9 +181,9 @@ class KubeWatcher(Watcher):
         return pod, changed
 
     @staticmethod
-    async def _until(changed: asyncio.Event) -> None:
+    async def _until(changed: asyncio.Event, seconds: float = 60.0) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), 60)  # a lost event costs a minute, not the job
+            await asyncio.wait_for(changed.wait(), max(seconds, 0.1))  # a lost event costs a minute, not the job
 
     # --- one job -------------------------------------------------------------------
     async def wait(self, state: dict) -> Exit:
@@ -191,7 +197,13 @@ class KubeWatcher(Watcher):
             problem = km.waiting_problem(pod)
             if problem:
                 return Exit(-1, problem=problem)
-            await self._until(changed)
+            left = 60.0
+            if not km.job_started(pod):  # waiting for a node with room, or for its images
+                left = self.backend.start_timeout - (time.time() - _created(pod))
+                if left <= 0:
+                    reason = km.pending_reason(pod)
+                    return Exit(-1, problem=f"{NOT_STARTED} {self.backend.start_timeout} s ({reason})")
+            await self._until(changed, min(left, 60.0))
 
     async def started(self, state: dict) -> float | None:
         while True:

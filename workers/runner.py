@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accelerator.crypto import decrypt_json
 from backends import get_backend, sockets
-from backends.base import Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
+from backends.base import NOT_STARTED, Backend, BuildCancelled, BuildFailed, BuildTimedOut, Exit, ImageNotFound
 from builds import cache, identity, images
 from files import code as code_source
 from files import digests
@@ -144,8 +144,10 @@ class JobRunner:
         if self.session is not None and end in ("stopped", "timeout"):
             self.session_end = end
         try:
-            if ended.get("problem"):
-                raise JobFailed(f"The cluster cannot start the job: {ended['problem']}", error_code="image")
+            if ended.get("problem"):  # the engine could not start it: an image it cannot pull, no room in time
+                problem = ended["problem"]
+                code = "start" if problem.startswith(NOT_STARTED) else "image"
+                raise JobFailed(f"The cluster cannot start the job: {problem}", error_code=code)
             if end == "lost":
                 self._check_cancel()  # a cancel that removed it (a deleted pod) leaves no record of its end
                 raise JobFailed(

@@ -30,3 +30,16 @@ def test_a_pod_sees_its_own_variables_but_no_platform_secret_token_or_privilege(
     assert not effective & (1 << 13), "no CAP_NET_RAW"
     assert not effective & (1 << 21), "no CAP_SYS_ADMIN"
     nothing_left("kubernetes", job)
+
+
+def test_a_pod_no_node_has_room_for_fails_with_the_schedulers_reason_after_the_start_timeout(
+    start_worker, api, project, alice
+):
+    # 200 cores at the tests' 5 % request are 10 cores: more than the test node has, so it is never scheduled
+    start_worker("kubernetes", extra_env={"ACC_K8S_START_TIMEOUT": "8"})
+    job_id = run(api, alice, make_routine(project, alice, "echo never", required_cores=200))
+    job = wait_for_status(job_id, "RUNNING", timeout=30)  # the pod exists: the cluster has it, no worker waits
+    job = wait_for_status(job_id, ["FAILED", "SUCCEEDED"], timeout=60)
+    assert job.status == "FAILED" and job.error_code == "start", job.message
+    assert "not started within 8 s" in job.message and "Insufficient cpu" in job.message, job.message
+    nothing_left("kubernetes", job)
