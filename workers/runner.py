@@ -91,7 +91,19 @@ class JobRunner:
         if not transition(job.pk, first, reason="picked up by a worker", backend=self.backend.name):
             self.writer.close()
             return None  # somebody else has it, or it was cancelled while queued
-        scheduler.admit()  # this job left the start window: the next one may be sent
+        # This job left the start window: the next one may be sent. Before a long phase (a build, inputs to
+        # copy) at once; otherwise once this job runs, so that its own start does not wait for the pass.
+        quick = not needs_build and not (job.conf or {}).get("input_mappings")
+        if not quick:
+            scheduler.admit()
+        try:
+            return self._run(needs_build)
+        finally:
+            if quick:
+                scheduler.admit()
+
+    def _run(self, needs_build: bool) -> int | None:
+        job = self.job
         if not job.cache_key and self._answer_from_cache():
             self.writer.close()
             ready = job_ended(job.pk, job.flow_run_id, keep_one=True)
