@@ -158,6 +158,9 @@ def pod_manifest(
             }
         )
     keep_up = f"{_ON_TERM_EXIT} until [ -e {COLLECTED} ]; do sleep 1 & wait $!; done"
+    # the sidecar that keeps the pod up for the platform to read what the job left: its outputs, or a jobflow
+    # node's /mnt/pipe; a job with neither is a pod of one container, which a node starts sooner
+    collect = bool(spec.outputs) or bool(pipe_claim) or spec.pipe_shared
     labels = {k.replace("/", "-"): dns_name(str(v)) for k, v in spec.labels.items()}
     labels.update({**instance_labels(instance), JOB_LABEL: str(spec.job_id)})  # ours win
     pod_spec = {
@@ -178,15 +181,18 @@ def pod_manifest(
                 "volumeMounts": mounts,
                 "securityContext": _security(keep=KEPT_CAPABILITIES),
             },
+        ],
+    }
+    if collect:
+        pod_spec["containers"].append(
             {
                 **helper,
                 "name": OUT_CONTAINER,
                 "command": ["/bin/sh", "-c", keep_up],
                 "volumeMounts": mounts,
                 "securityContext": _security(keep=[]),
-            },
-        ],
-    }
+            }
+        )
     if deadline:
         pod_spec["activeDeadlineSeconds"] = int(deadline)
     return {

@@ -29,12 +29,12 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accelerator.celery import app as celery_app
 from jobs import quotas
-from jobs.models import Job
+from jobs.models import Job, Quota
 from jobs.states import Status
 from routines.models import Project
 
@@ -86,6 +86,31 @@ def admit() -> int:
             _release(token)
         if not _again() or not _acquire(token):
             return admitted
+
+
+def admit_new(job_id: int, project_id: int) -> int:
+    """A job just queued: admitted in one statement when it is the only one waiting, no quota applies to its
+    project and the window has room (what a pass would do, in one round trip instead of four); otherwise
+    a pass. Returns how many jobs were admitted."""
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: admit_new(job_id, project_id))
+        return 0
+    now = timezone.now()
+    in_flight = Job.objects.filter(status=Status.QUEUED, admitted_at__isnull=False, routine_version__isnull=False)
+    alone = (
+        Job.objects.filter(pk=job_id, status=Status.QUEUED, admitted_at__isnull=True, routine_version__isnull=False)
+        .filter(Q(start_after__isnull=True) | Q(start_after__lte=now))
+        .filter(
+            ~Exists(waiting(now).exclude(pk=job_id)),
+            ~Exists(Quota.objects.filter(Q(project_id=project_id) | Q(project__isnull=True))),
+            ~Exists(in_flight.order_by()[max(settings.ACC_START_WINDOW - 1, 0) : settings.ACC_START_WINDOW]),
+        )
+    )
+    if settings.ACC_START_WINDOW > 0 and alone.update(admitted_at=now, wait_reason=""):
+        send_start(job_id)
+        log.info("admitted 1 job(s): [%s]", job_id)
+        return 1
+    return admit()
 
 
 def admit_now(job_id: int, *, project_id: int | None = None) -> bool:
@@ -251,21 +276,13 @@ def _window_free() -> int:
 
 def _admit_unlimited(job_id: int, project_id: int | None = None) -> bool:
     """Admit a job of a project (`project_id`, when the caller knows it) that no quota limits: nothing to
-    count, so no lock (a jobflow's next node starts a query or two sooner). False when a quota applies or it
-    is not a waiting job."""
-    if project_id is None:
-        project_id = (
-            Job.objects.filter(pk=job_id, status=Status.QUEUED, admitted_at__isnull=True)
-            .values_list("project_id", flat=True)
-            .first()
-        )
-    if project_id is None or quotas.quota_for(project_id) is not None:
-        return False
-    return bool(
-        Job.objects.filter(pk=job_id, status=Status.QUEUED, admitted_at__isnull=True).update(
-            admitted_at=timezone.now(), wait_reason=""
-        )
-    )
+    count, so no lock and one statement (a jobflow's next node starts a few queries sooner). False when a
+    quota applies or it is not a waiting job."""
+    unlimited = ~Exists(Quota.objects.filter(Q(project_id=OuterRef("project_id")) | Q(project__isnull=True)))
+    rows = Job.objects.filter(unlimited, pk=job_id, status=Status.QUEUED, admitted_at__isnull=True)
+    if project_id is not None:
+        rows = rows.filter(project_id=project_id)
+    return bool(rows.update(admitted_at=timezone.now(), wait_reason=""))
 
 
 def _admit_one(job_id: int) -> bool:

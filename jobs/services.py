@@ -74,11 +74,12 @@ def create_job(*, reason: str = "", **fields) -> Job:
     return save_new(job, reason=reason or f"submitted by {job.user}")
 
 
-def enqueue(job_id: int, *, delay: float = 0) -> None:
+def enqueue(job_id: int, *, delay: float = 0, project_id: int | None = None) -> None:
     """A QUEUED job joins the fair queue (jobs.scheduler), which sends its start task when its turn comes.
 
     With `delay` (a retry's backoff) it is not admitted before then
     (`start_after`, unless already set) and a pass is asked for at that time.
+    With its `project_id`, a job alone in the queue is admitted in one statement.
     """
     if delay > 0:
         start_after = timezone.now() + timedelta(seconds=delay)
@@ -86,6 +87,8 @@ def enqueue(job_id: int, *, delay: float = 0) -> None:
             start_after=start_after, wait_reason=_backoff_reason(start_after)
         )
         scheduler.admit_later(delay)
+    elif project_id is not None:
+        scheduler.admit_new(job_id, project_id)
     else:
         scheduler.admit()
 

@@ -52,7 +52,7 @@ def submit_job(
         live_id = decision.live.pk
         transaction.on_commit(lambda: cache.release_joiners(live_id))  # it may have ended meanwhile
     else:
-        transaction.on_commit(lambda: enqueue(job.pk))
+        transaction.on_commit(lambda: enqueue(job.pk, project_id=job.project_id))
     return job
 
 

@@ -83,3 +83,11 @@ def test_an_image_that_cannot_be_pulled_is_a_problem_but_waiting_for_room_is_not
     }
     assert km.waiting_problem(unschedulable) is None
     assert km.pending_reason(unschedulable) == "Unschedulable: 0/1"
+
+
+def test_only_a_job_that_leaves_something_to_read_keeps_a_sidecar():
+    lone = _pod(spec={"outputs": (), "pipe_shared": False})
+    assert [c["name"] for c in lone["spec"]["containers"]] == [km.JOB_CONTAINER]
+    for spec in ({"outputs": ("/code/out/",), "pipe_shared": False}, {"outputs": (), "pipe_shared": True}):
+        pod = _pod(spec=spec)
+        assert [c["name"] for c in pod["spec"]["containers"]] == [km.JOB_CONTAINER, km.OUT_CONTAINER]

@@ -92,6 +92,26 @@ def test_one_project_with_many_queued_jobs_does_not_starve_another(settings, pro
     assert admitted() == flood[1:9], "then the flood goes on, oldest first"
 
 
+def test_a_job_alone_in_the_queue_is_admitted_at_once_until_the_window_or_a_quota_says_wait(
+    settings, project, climate, alice
+):
+    settings.ACC_START_WINDOW = 2
+    routine = routine_in(project, alice)
+    first, second = launch(routine, alice, 2)
+    assert admitted() == [first, second]  # each was alone in the queue, and the window had room
+    (third,) = launch(routine, alice)
+    assert Job.objects.get(pk=third).wait_reason == scheduler.WINDOW_REASON  # the window is full
+    claim(first)
+    assert admitted() == [second, third]
+
+    settings.ACC_START_WINDOW = 8
+    Quota.objects.create(project=climate, max_running_jobs=1)
+    (runs,) = launch(routine_in(climate, alice), alice)
+    (held,) = launch(Job.objects.get(pk=runs).routine_version.routine, alice)  # alone, the window has room
+    assert runs in admitted() and held not in admitted()
+    assert "quota" in Job.objects.get(pk=held).wait_reason
+
+
 def test_users_of_a_project_take_turns(settings, project, alice, bob):
     settings.ACC_START_WINDOW = 2
     routine = routine_in(project, alice)
