@@ -16,5 +16,7 @@ def job_ended(job_id: int, flow_run_id: int | None, *, keep_one: bool = False) -
     """
     cache.release_joiners(job_id)
     ready = flow_services.advance_flow(flow_run_id, keep_one=keep_one) if flow_run_id else None
-    scheduler.admit()  # its place in the window and its project's quota are free: the fair queue moves on
+    if ready is None:
+        scheduler.admit()  # its place in the window and its project's quota are free: the fair queue moves on
+    # else the caller runs `ready` next, and that job's start asks for the pass (after it started)
     return ready

@@ -61,6 +61,7 @@ def _go_on(next_id: int | None) -> None:
     while next_id is not None:
         job = _load(next_id)
         if job is None or job.status != Status.QUEUED or job.admitted_at is None:
+            scheduler.admit()  # it was to ask for the pass once it started (workers.ending.job_ended)
             return  # gone, taken, or still waiting in the fair queue
         next_id = JobRunner(job).run()
 
