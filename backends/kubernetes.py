@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 _POLL = 0.1  # s between reads of a pod whose files container is not running yet
 _EXEC_CHUNK = 1 << 20
 _NOT_FOUND = 404
+_REGISTRY_BELIEVED = 300.0  # s a registry's "I have it" is trusted without asking again
 
 
 class KubernetesBackend(Backend):
@@ -65,6 +66,7 @@ class KubernetesBackend(Backend):
         self.docker = docker or DockerBackend()  # the builder: the workers' own engine
         self._api = None
         self._helper_image: str | None = None
+        self._seen_in_registry: dict[str, float] = {}  # repo@digest -> until when the registry is known to have it
 
     # --- the API ----------------------------------------------------------------------
     @property
@@ -113,7 +115,7 @@ class KubernetesBackend(Backend):
         found = self.docker.client.images.get(image)
         repo = f"{self.registry}/acc/{_repo_name(image)}"
         for digest in found.attrs.get("RepoDigests") or []:
-            if digest.startswith(repo + "@"):
+            if digest.startswith(repo + "@") and self._in_registry(digest):
                 return digest
         tag = found.id.split(":")[-1][:20]
         found.tag(repo, tag=tag)
@@ -126,6 +128,21 @@ class KubernetesBackend(Backend):
         if error or not pushed:
             raise ImageNotFound(f"The image {image} could not be pushed to the registry {self.registry}: {error}")
         return f"{repo}@{pushed}"
+
+    def _in_registry(self, reference: str) -> bool:
+        """The registry still serves `reference` (repo@digest): the engine remembers a push, but a registry can
+        be emptied or collect its garbage since. Asked through the engine (its registry settings and logins);
+        a yes is believed for a few minutes."""
+        now = time.monotonic()
+        if self._seen_in_registry.get(reference, 0.0) > now:
+            return True
+        try:
+            self.docker.client.api.inspect_distribution(reference)
+        except Exception:
+            self._seen_in_registry.pop(reference, None)
+            return False
+        self._seen_in_registry[reference] = now + _REGISTRY_BELIEVED
+        return True
 
     def helper_image(self) -> str:
         if self._helper_image is None:

@@ -1,6 +1,9 @@
 """What a job sees inside its pod on the real test cluster: its own variables, none of the platform's, no
 service-account token, no extra privileges."""
 
+import os
+import uuid
+
 import pytest
 
 from tests.conftest import wait_for_status
@@ -43,3 +46,32 @@ def test_a_pod_no_node_has_room_for_fails_with_the_schedulers_reason_after_the_s
     assert job.status == "FAILED" and job.error_code == "start", job.message
     assert "not started within 8 s" in job.message and "Insufficient cpu" in job.message, job.message
     nothing_left("kubernetes", job)
+
+
+def test_an_image_the_registry_lost_since_its_push_is_pushed_again(settings):
+    """The engine remembers a push (RepoDigests); a registry emptied since (a new cluster, a garbage
+    collection) must get the image again, or every pod fails to pull it."""
+    import docker
+    import requests
+
+    from backends.kubernetes import KubernetesBackend
+    from tests.kube_fixtures import require_cluster
+
+    require_cluster()
+    settings.ACC_K8S_REGISTRY = os.environ["ACC_K8S_REGISTRY"]
+    name = f"acc-test/relost-{uuid.uuid4().hex[:8]}"
+    engine = docker.from_env()
+    engine.images.get("acc-test/busybox:latest").tag(name, tag="1")
+    try:
+        reference = KubernetesBackend().resolve_image(f"{name}:1")
+        repo, _, digest = reference.partition("@")
+        path = repo.split("/", 1)[1]
+        manifest = f"http://{settings.ACC_K8S_REGISTRY}/v2/{path}/manifests/{digest}"
+        accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+        assert requests.delete(manifest, timeout=10).status_code == 202
+        assert requests.head(manifest, headers=accept, timeout=10).status_code == 404
+
+        assert KubernetesBackend().resolve_image(f"{name}:1") == reference
+        assert requests.head(manifest, headers=accept, timeout=10).status_code == 200
+    finally:
+        engine.images.remove(f"{name}:1", force=True)
