@@ -58,6 +58,7 @@ class KubeWatcher(Watcher):
         self._stops = ThreadPoolExecutor(4, thread_name_prefix="kube-stop")  # exec calls of the sync client
         self._follows: dict[str, object] = {}  # pod name -> its open log follow (a response)
         self._cut: set[str] = set()  # pods whose follow `ended` closed
+        self._gave_up: set[str] = set()  # pods that ended their job before its command started
 
     async def open(self) -> None:
         from kubernetes_asyncio import client, config
@@ -221,7 +222,8 @@ class KubeWatcher(Watcher):
         while True:
             pod, changed = await self._pod(state["name"])
             if pod is not None and not km.job_started(pod) and km.job_exit(pod) is None:
-                if km.waiting_problem(pod):
+                if km.waiting_problem(pod) or state["name"] in self._gave_up:
+                    self._gave_up.discard(state["name"])
                     return  # it will never start: nothing to read
                 await self._until(changed)  # nothing to read before the command starts
                 continue
@@ -275,6 +277,10 @@ class KubeWatcher(Watcher):
     def ended(self, state: dict) -> None:
         """The job container ended: its follow is closed now (the kubelet would end it only at its next status
         check, up to 5 s later) and `logs` reads what is left from its cursor."""
+        pod = self.pods.get(state["name"])
+        if pod is not None and not km.job_started(pod):
+            self._gave_up.add(state["name"])  # `wait` gave up on its start: its `logs` stops waiting too
+            self._wake(state["name"])
         resp = self._follows.get(state["name"])
         if resp is not None:
             self._cut.add(state["name"])

@@ -45,6 +45,7 @@ def test_a_pod_no_node_has_room_for_fails_with_the_schedulers_reason_after_the_s
     job = wait_for_status(job_id, ["FAILED", "SUCCEEDED"], timeout=60)
     assert job.status == "FAILED" and job.error_code == "start", job.message
     assert "not started within 8 s" in job.message and "Insufficient cpu" in job.message, job.message
+    assert "could not be read" not in log_text(api, alice, job_id)  # nothing to read: no wait for its log
     nothing_left("kubernetes", job)
 
 
