@@ -71,6 +71,15 @@ def code_summary(spec: dict) -> str:
     return f"{code['kind']}: {code_source.redact(code.get('url', ''))}{ref}"
 
 
+def reuse_summary(spec: dict) -> str:
+    """What the build-system cache does with the routine's runs, as the routine page says it."""
+    if is_interactive(spec.get("conf")):
+        return "never: each run starts a session of its own (sessions are neither answered from the cache nor joined)"
+    if spec.get("deterministic") is False:
+        return "never (not deterministic): each run starts a new job"
+    return "identical runs are answered from the cache"
+
+
 def routine_page(*, routine: Routine) -> dict:
     versions = list(routine.versions.select_related("created_by").order_by("-number")[:20])
     runs = Job.objects.filter(routine_version__routine=routine).select_related(*_JOB_RELATED).order_by("-pk")[:RECENT]
@@ -81,6 +90,7 @@ def routine_page(*, routine: Routine) -> dict:
         "spec": spec,
         "stack": stack_summary(spec) if spec else "",
         "code": code_summary(spec) if spec else "",
+        "reuse": reuse_summary(spec) if spec else "",
     }
 
 
