@@ -136,6 +136,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 JSON_EDITOR_DIST = BASE_DIR / "node_modules" / "@json-editor" / "json-editor" / "dist"
 if JSON_EDITOR_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/json-editor", JSON_EDITOR_DIST))
+# CodeMirror 5 ships no dist folder: its core, the JavaScript/JSON mode and the addons are served (the schema editor).
+CODEMIRROR_DIR = BASE_DIR / "node_modules" / "codemirror"
+if CODEMIRROR_DIR.is_dir():
+    STATICFILES_DIRS += [(f"vendor/codemirror/{part}", CODEMIRROR_DIR / part) for part in ("lib", "mode", "addon")]
 
 # --- storage: project files and the jobstore --------------------------------
 ACC_STORAGE = env_str("ACC_STORAGE", "filesystem")  # filesystem | s3
