@@ -7,9 +7,15 @@
  *
  * If the socket cannot be opened at all (a proxy without websockets), the page falls back to polling the
  * REST API; document.body.dataset.live says which transport is in use.
+ *
+ * The page's "live" marker (#live-state, or options.marker) is hidden once the page's subject (the job it
+ * subscribed to, or the root of the run) has a final status: nothing more will come. The server renders it
+ * hidden already for a page loaded after the end; a retried run that moves again shows it again.
  */
 (function () {
   "use strict";
+
+  var FINAL = ["SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "SKIPPED"];
 
   function Live(options) {
     options = options || {};
@@ -21,7 +27,14 @@
     this.opened = false;
     this.polling = null;
     this.onstate = options.onstate || function () {};
+    this.marker = options.marker || document.getElementById("live-state");
   }
+
+  /* the subject's status: the marker shows only while it may still change */
+  Live.prototype._subject = function (status) {
+    if (!this.marker || !status) return;
+    this.marker.hidden = FINAL.indexOf(status) >= 0;
+  };
 
   Live.prototype.subscribeJob = function (id, handlers) {
     this.jobs[id] = { lastSeq: 0, h: handlers || {} };
@@ -99,10 +112,12 @@
       job.lastSeq = m.seq;
       if (job.h.log) job.h.log(m);
     } else if (m.type === "status") {
+      if (job || (rootRun && !m.node)) this._subject(m.status);
       if (job && job.h.status) job.h.status(m);
       if (run && run.h.status) run.h.status(m);
       else if (rootRun && rootRun.h.status) rootRun.h.status(m);
     } else if (m.type === "subscribed") {
+      this._subject(m.status);
       if (m.run !== undefined && m.run !== null && run && run.h.subscribed) run.h.subscribed(m);
       else if (job && job.h.subscribed) job.h.subscribed(m);
     } else if (m.type === "error") {
