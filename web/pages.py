@@ -23,6 +23,7 @@ from routines.models import Membership, Project, Routine
 from web import layout
 from web.charts import usage_charts
 from web.forms import JobFilters
+from web.schema_form import routine_settings
 
 PAGE_SIZE = 50
 RECENT = 10
@@ -91,6 +92,7 @@ def routine_page(*, routine: Routine) -> dict:
         "stack": stack_summary(spec) if spec else "",
         "code": code_summary(spec) if spec else "",
         "reuse": reuse_summary(spec) if spec else "",
+        "set_by_routine": routine_settings(spec.get("conf")) if spec else [],
     }
 
 

@@ -13,6 +13,11 @@ their values are never put back into a page.
 Conf values reach the job as environment variables, so what the form
 produces is a map of strings: a string stays as is, anything else becomes
 its JSON text (`3`, `true`, `["a"]`).
+
+Some conf keys are the platform's own settings of the routine (its mappings,
+its interactive socket: `ROUTINE_SETTINGS`). The page shows them apart, read
+only and in full; the key/value editor neither lists them nor accepts them
+(the job gets the routine's values, as the conf is merged over its defaults).
 """
 
 from __future__ import annotations
@@ -23,6 +28,14 @@ import re
 from jsonschema import Draft202012Validator
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+# conf keys the platform reads (README "Jobflows", "Interactive sessions"), with how the page names them
+ROUTINE_SETTINGS = {
+    "input_mappings": "Input mappings",
+    "output_mappings": "Output mappings",
+    "interactive_socket": "Interactive socket",
+    "interactive_prefix": "Interactive prefix",
+}
 
 _ROW = {
     "type": "object",
@@ -42,7 +55,15 @@ KV_SCHEMA = {
             "title": "Parameters",
             "format": "table",
             "description": "Environment variables the job gets; the routine's defaults are filled in.",
-            "items": {**_ROW, "title": "parameter"},
+            # a value may be long (a path list, JSON): a textarea shows all of it, never a cut-off line
+            "items": {
+                **_ROW,
+                "title": "parameter",
+                "properties": {
+                    **_ROW["properties"],
+                    "value": {"type": "string", "title": "Value", "format": "textarea"},
+                },
+            },
         },
         "secrets": {
             "type": "array",
@@ -78,6 +99,15 @@ def secret_fields(conf_schema: dict | None) -> set[str]:
     }
 
 
+def routine_settings(defaults: dict | None) -> list[dict]:
+    """The routine's own settings among its default conf, as the page lists them: name, label, full value."""
+    return [
+        {"name": name, "label": label, "value": to_env((defaults or {})[name])}
+        for name, label in ROUTINE_SETTINGS.items()
+        if (defaults or {}).get(name) not in (None, "")
+    ]
+
+
 def start_value(conf_schema: dict | None, defaults: dict, given: dict | None = None) -> dict:
     """The editor's first value: the routine's default conf (typed by the schema), then what was posted.
 
@@ -86,7 +116,7 @@ def start_value(conf_schema: dict | None, defaults: dict, given: dict | None = N
     if not conf_schema:
         rows = given.get("conf") if isinstance(given, dict) else None
         if not isinstance(rows, list):
-            rows = [{"name": k, "value": str(v)} for k, v in defaults.items()]
+            rows = [{"name": k, "value": to_env(v)} for k, v in defaults.items() if k not in ROUTINE_SETTINGS]
         return {"conf": rows, "secrets": _blank_secret_rows(given)}
     props = conf_schema.get("properties") or {}
     value = {name: prop["default"] for name, prop in props.items() if isinstance(prop, dict) and "default" in prop}
@@ -160,7 +190,10 @@ def split(conf_schema: dict | None, value: dict) -> tuple[dict[str, str], dict[s
 def _rows(rows: list, key: str, errors: dict) -> dict[str, str]:
     out: dict[str, str] = {}
     for i, row in enumerate(rows):
-        if row["name"] in out:
+        if row["name"] in ROUTINE_SETTINGS:
+            message = f"'{row['name']}' is set by the routine (shown above the form); it cannot be changed here."
+            errors.setdefault(f"root.{key}.{i}.name", []).append(message)
+        elif row["name"] in out:
             errors.setdefault(f"root.{key}.{i}.name", []).append(f"'{row['name']}' is given twice.")
         out[row["name"]] = row["value"]
     return out
