@@ -12,5 +12,6 @@ urlpatterns = [
         views.JobstorePushUrlView.as_view(),
         name="files-jobstore-push-url",
     ),
+    path("projects/<slug:slug>/jobstore/missing/", views.JobstoreMissingView.as_view(), name="files-jobstore-missing"),
     path("jobstore/upload/<str:token>/", views.JobstoreUploadView.as_view(), name="files-jobstore-upload"),
 ]

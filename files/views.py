@@ -15,9 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accelerator.api_errors import ErrorSerializer
-from accelerator.errors import Conflict, NotFound
+from accelerator.errors import Conflict, InvalidInput, NotFound
 from files import jobstore, services
 from routines.permissions import READ, RUN, get_project
+
+MISSING_MAX = 100_000
 
 
 class AnyContent(BaseContentNegotiation):
@@ -117,3 +119,26 @@ class JobstoreUploadView(APIView):
             {"filename": filename, "created": created},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class JobstoreMissingView(APIView):
+    """Which of a folder's objects the project's jobstore lacks, so the browser uploads only those."""
+
+    @extend_schema(
+        summary="Which jobstore objects are not stored yet (the web client's folder upload)",
+        request={"application/json": {"type": "object", "properties": {"filenames": {"type": "array"}}}},
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, slug: str):
+        project = get_project(request.user, slug, RUN)
+        filenames = request.data.get("filenames") if isinstance(request.data, dict) else None
+        if (
+            not isinstance(filenames, list)
+            or len(filenames) > MISSING_MAX
+            or not all(isinstance(f, str) for f in filenames)
+        ):
+            raise InvalidInput(f'Send {{"filenames": [...]}}: a list of at most {MISSING_MAX} jobstore filenames.')
+        for filename in filenames:
+            jobstore.parse_filename(filename)
+        missing = [f for f in dict.fromkeys(filenames) if not jobstore.exists(project=project, filename=f)]
+        return Response({"missing": missing})

@@ -85,3 +85,32 @@ def can_run_routine(user, routine: Routine) -> bool:
 
 def can_write_files(user, project: Project) -> bool:
     return has_role(user, project, RUN)
+
+
+# --- sharing single routines with people outside their project (guardian) -------------------------------
+def grant_routine_read(user, routine: Routine) -> None:
+    from guardian.shortcuts import assign_perm
+
+    assign_perm("routines.view_routine", user, routine)
+
+
+def revoke_routine_read(user, routine: Routine) -> None:
+    from guardian.shortcuts import remove_perm
+
+    remove_perm("routines.view_routine", user, routine)
+
+
+def routine_grantees(routine: Routine) -> list:
+    """The users a routine was shared with (not its project's members, who read it by their role)."""
+    from guardian.shortcuts import get_users_with_perms
+
+    users = get_users_with_perms(routine, only_with_perms_in=["view_routine"], with_group_users=False)
+    return sorted(users, key=lambda u: u.username)
+
+
+def routines_shared_with(user):
+    """Routines shared with `user` one by one, outside the projects they belong to."""
+    if not user or not user.is_authenticated:
+        return Routine.objects.none()
+    shared = get_objects_for_user(user, "routines.view_routine", klass=Routine, accept_global_perms=False)
+    return shared.exclude(project__memberships__user=user)

@@ -8,6 +8,7 @@ from django.db.models import Max
 
 from accelerator.errors import Conflict, Forbidden, InvalidInput, NotFound
 from files import code as code_source
+from files import jobstore
 from files import mappings as mapping_syntax
 from files import services as file_services
 from routines import permissions
@@ -93,7 +94,19 @@ def validate_spec(*, project: Project, spec: dict) -> dict:
     if code["kind"] != "none":
         code_source.validate_code_source(project=project, repo_url=code["url"], repo_branch=code.get("ref") or "")
     validate_mappings(project=project, conf=spec.get("conf") or {})
+    validate_socket(conf=spec.get("conf") or {})
     return spec
+
+
+def validate_socket(*, conf: dict) -> None:
+    """An interactive routine's `interactive_socket` must name a socket the platform can reach."""
+    from backends.sockets import CONF_KEY, parse_socket
+
+    if conf.get(CONF_KEY):
+        try:
+            parse_socket(conf[CONF_KEY])
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
 
 
 def validate_mappings(*, project: Project, conf: dict) -> None:
@@ -172,3 +185,54 @@ def save_routine(*, project: Project, user, task: dict, description: str = "", r
             routine.refresh_from_db()
         record_version(routine=routine, spec=spec, user=user)
     return routine
+
+
+# --- sharing routines ----------------------------------------------------------------
+def _may_share(actor, routine: Routine) -> None:
+    if not permissions.has_role(actor, routine.project, Role.MAINTAINER):
+        raise Forbidden("Only owners and maintainers of the routine's project can share it.")
+
+
+def share_routine(*, routine: Routine, actor, username: str):
+    """Let `username` read the routine and copy it into a project of theirs (a guardian object permission)."""
+    _may_share(actor, routine)
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise NotFound(f"No active user named '{username}'.")
+    if permissions.role_of(user, routine.project) is not None:
+        raise InvalidInput(f"'{username}' is a member of project '{routine.project.slug}' and reads it already.")
+    permissions.grant_routine_read(user, routine)
+    return user
+
+
+def unshare_routine(*, routine: Routine, actor, username: str) -> None:
+    _may_share(actor, routine)
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None or user not in permissions.routine_grantees(routine):
+        raise NotFound(f"The routine is not shared with '{username}'.")
+    permissions.revoke_routine_read(user, routine)
+
+
+def copy_routine(*, routine: Routine, user, project: Project, name: str = "") -> Routine:
+    """A new routine in `project` running exactly the latest version of `routine` (its code copied along).
+
+    This is how a routine shared with someone outside its project runs for
+    them: in a project of their own, on a version they hold, so the author's
+    later edits never change what they run without them knowing.
+    """
+    if not permissions.can_read_routine(user, routine) or routine.latest_version_id is None:
+        raise NotFound("Routine not found, or you have no access to it.")
+    if not permissions.has_role(user, project, Role.MEMBER):
+        raise Forbidden(f"Copying a routine into '{project.slug}' needs the member role there.")
+    name = (name or routine.name).strip()
+    spec = routine.latest_version.spec
+    with transaction.atomic():
+        if Routine.objects.filter(project=project, name=name).exists():
+            raise Conflict(f"A routine named '{name}' already exists in '{project.slug}'; choose another name.")
+        code = spec.get("code") or {}
+        if code.get("kind") == "jobstore" and project.pk != routine.project_id:
+            filename = code["url"][len(code_source.JOBSTORE_SCHEME) :]
+            jobstore.copy_code(source=routine.project, target=project, filename=filename)
+        copy = Routine.objects.create(project=project, name=name, created_by=user, description=routine.description)
+        record_version(routine=copy, spec=spec, user=user)
+    return copy

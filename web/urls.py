@@ -2,10 +2,19 @@
 
 from django.urls import path, re_path
 
-from web import interactive_views, views
+from web import authoring_views, interactive_views, views
 
 urlpatterns = [
+    path("projects/new/", authoring_views.project_new, name="web-project-new"),
     path("projects/<slug:slug>/", views.project_dashboard, name="web-project"),
+    path("projects/<slug:slug>/members/", authoring_views.members, name="web-members"),
+    path("projects/<slug:slug>/routines/new/", authoring_views.routine_new, name="web-routine-new"),
+    path("routines/<int:pk>/edit/", authoring_views.routine_edit, name="web-routine-edit"),
+    path("routines/<int:pk>/versions/", authoring_views.routine_versions, name="web-routine-versions"),
+    path("routines/<int:pk>/versions/<int:number>/", authoring_views.routine_versions, name="web-routine-version"),
+    path("routines/<int:pk>/sharing/", authoring_views.routine_sharing, name="web-routine-sharing"),
+    path("routines/<int:pk>/copy/", authoring_views.routine_copy, name="web-routine-copy"),
+    path("shared/", authoring_views.shared_with_me, name="web-shared"),
     path("projects/<slug:slug>/jobs/", views.job_list, name="web-project-jobs"),
     re_path(r"^projects/(?P<slug>[-a-zA-Z0-9_]+)/files/(?P<path>.*)$", views.file_explorer, name="web-files"),
     path("routines/<int:pk>/", views.routine_page, name="web-routine"),

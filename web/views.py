@@ -47,6 +47,8 @@ def page(view):
 def project_dashboard(request, slug: str):
     project = permissions.get_project(request.user, slug)
     context = pages.dashboard(project=project)
+    context["can_author"] = permissions.has_role(request.user, project, permissions.RUN)
+    context["can_manage"] = permissions.has_role(request.user, project, permissions.WRITE)
     return render(request, "web/project.html", {"project": project, **context})
 
 
