@@ -14,3 +14,4 @@ class HostingConfig(AppConfig):
 
         interactive_services.add_access_rule(access.session_access)
         launchers.register(pages.explorer_launcher)
+        launchers.register_origin(pages.job_origin)

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accelerator.errors import DomainError, Forbidden, NotFound
 from files import services as file_services
 from hosting import access, forms, services
-from hosting.models import HostedModel, HostedVersion, Policy, VersionStatus, Via
+from hosting.models import HostedModel, HostedRun, HostedVersion, Policy, VersionStatus, Via
 from jobs.states import FINAL, Status
 from routines.models import ROLE_RANK, Membership, Project, Role, Routine
 from web import launchers, schema_form
@@ -545,3 +545,16 @@ def _explorer_target(user, project, slug: str, paths: list[str]) -> str:
 explorer_launcher = launchers.Launcher(
     prefix="hosted", context_key="hosted_models", choices=launchable_models, target=_explorer_target
 )
+
+
+def job_origin(user, job) -> launchers.Origin | None:
+    """The hosted model a job (or a node of a jobflow run) was launched from, for its job page (registered with
+    web.launchers at start). Linked for whoever may see the model, and for its launcher (a link-only model's page
+    takes the token their session remembers, or says how to get a new one)."""
+    carriers = [job.pk] + ([job.flow_run.root_id] if job.flow_run_id else [])
+    run = HostedRun.objects.select_related("model").filter(job_id__in=carriers).first()
+    if run is None:
+        return None
+    model = run.model
+    url = f"/hosted/{model.slug}/" if run.user_id == user.pk or access.can_view(user, model) else ""
+    return launchers.Origin(kind="hosted model", title=model.title, url=url)

@@ -1,8 +1,9 @@
-"""What the file explorer can launch on a selection besides the project's routines.
+"""What the file explorer can launch on a selection besides the project's routines, and where a job came from.
 
 An app above web (hosting: its hosted models) registers a `Launcher` when it
 starts; web never imports it. The explorer's form names a launcher's choice
-as `<prefix>:<name>`.
+as `<prefix>:<name>`. It registers a job origin too: the job page asks it
+what launched a job (a hosted model), to link back to it for the viewer.
 """
 
 from __future__ import annotations
@@ -35,3 +36,28 @@ def find(value: str) -> tuple[Launcher, str] | None:
     prefix, sep, name = value.partition(":")
     launcher = _launchers.get(prefix) if sep else None
     return (launcher, name) if launcher is not None else None
+
+
+# --- where a job came from ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Origin:
+    kind: str  # "hosted model"
+    title: str
+    url: str  # "" when the viewer may not open it (e.g. a link-only model whose token they no longer hold)
+
+
+_origins: list[Callable] = []
+
+
+def register_origin(origin: Callable) -> None:
+    """`origin(user, job) -> Origin | None`: what launched `job`, as `user` may see it; None when not its own."""
+    if origin not in _origins:
+        _origins.append(origin)
+
+
+def origin_of(user, job) -> Origin | None:
+    for origin in _origins:
+        found = origin(user, job)
+        if found is not None:
+            return found
+    return None

@@ -20,7 +20,7 @@ from jobs.models import InteractiveSession, Job, JobEvent, JobOutput
 from jobs.states import FINAL, Status
 from routines import permissions
 from routines.models import Membership, Project, Routine
-from web import layout
+from web import launchers, layout
 from web.charts import usage_charts
 from web.forms import JobFilters
 from web.schema_form import routine_settings
@@ -112,7 +112,11 @@ def timeline(job: Job) -> list[dict]:
 
 
 def job_page(*, job: Job, user) -> dict:
+    """What the job page shows. The routine is linked only for those who may read it (a hosted model's launcher
+    may not: they get a link to the model instead, asked of the app that registered the job's origin)."""
     return {
+        "routine_readable": permissions.can_read_routine(user, job.routine_version.routine),
+        "origin": launchers.origin_of(user, job),
         "events": list(JobEvent.objects.filter(job=job).order_by("id")),
         "outputs": list(JobOutput.objects.filter(job=job).order_by("path")),
         "timeline": timeline(job),
