@@ -34,22 +34,37 @@ def as_dag(body: dict) -> dict:
         raise InvalidInput(str(exc)) from None
 
 
-def dispatch_flow(*, project, user, body: dict) -> Job:
-    """Create the run, its root job and one PENDING job per node; start what has no parents."""
+def dispatch_flow(*, project, user, body: dict, versions: dict | None = None) -> Job:
+    """Create the run, its root job and one PENDING job per node; start what has no parents.
+
+    `versions` (a saved jobflow's run) maps node ids to the routine version
+    each runs, pinned by the saved definition: those nodes record no routine
+    or version; their body only brings the conf and resources of the job.
+    """
     dag = as_dag(body)
+    versions = versions or {}
     tasks = {}
     for node in dag["nodes"]:
         try:
             task = normalize_task(node, limits=task_limits())
         except SpecError as exc:
             raise InvalidInput(f"Node {node['id']}: {exc}") from None
-        tasks[node["id"]] = {**task, "spec": routine_services.validate_spec(project=project, spec=task["spec"])}
+        if node["id"] in versions:
+            try:
+                routine_services.validate_mappings(project=project, conf=task["conf"])
+            except InvalidInput as exc:
+                raise InvalidInput(f"Node {node['id']}: {exc.detail}") from None
+        else:
+            task["spec"] = routine_services.validate_spec(project=project, spec=task["spec"])
+        tasks[node["id"]] = task
     with transaction.atomic():
         nodes = {}
         for key in dag["order"]:
             task = tasks[key]
-            routine = routine_services.get_or_create_routine(project=project, name=task["name"], user=user)
-            version = routine_services.record_version(routine=routine, spec=task["spec"], user=user)
+            version = versions.get(key)
+            if version is None:
+                routine = routine_services.get_or_create_routine(project=project, name=task["name"], user=user)
+                version = routine_services.record_version(routine=routine, spec=task["spec"], user=user)
             nodes[key] = {**{k: task[k] for k in ("conf", "secrets", "resources", "force_build")}, "version": version}
         return start_flow(project=project, user=user, dag=dag, nodes=nodes)
 

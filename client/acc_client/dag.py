@@ -216,4 +216,5 @@ def _node(node_id: str, task: WKubeTask, code: dict | None) -> dict:
         "job_secrets": dict(task.job_secrets),
         "retries": task.retries,
         "retry_backoff": task.retry_backoff,
+        **task.spec_extras,
     }

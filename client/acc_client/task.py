@@ -36,6 +36,8 @@ _OTHER_KEYS = (
     "required_storage_workflow",
     "job_secrets",
     "timeout",
+    "conf_schema",
+    "deterministic",
 )
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FOLDER_HELP = (
@@ -71,6 +73,8 @@ class WKubeTask:
         timeout: int | None = None,
         retries: int = 0,
         retry_backoff: float = 10.0,
+        conf_schema: dict | None = None,
+        deterministic: bool | None = None,
     ):
         given = {k: v for k, v in locals().items() if k in JOB_KWARGS + _OTHER_KEYS and v is not None}
         self.name = _optional_str(name, "name", limit=200)
@@ -84,6 +88,9 @@ class WKubeTask:
         self.job_secrets: dict[str, str] = {}
         self.retries, self.retry_backoff = 0, 10.0
         self.folder: tuple[str, str | None, str | None] | None = None
+        # the routine version's conf JSON Schema and whether its jobs may be reused, recorded as the web
+        # builder's run records them (a wkube.py exported from a saved jobflow then runs the same versions)
+        self.spec_extras: dict[str, Any] = {}
         if not self.is_holder:
             self._validate(given, retries, retry_backoff)
 
@@ -155,6 +162,14 @@ class WKubeTask:
             raise ValueError("repo_branch (a branch, tag or commit) is required with repo_url.")
         if not isinstance(given.get("force_build", False), bool):
             raise ValueError("force_build must be True or False.")
+        if "conf_schema" in given:
+            if not isinstance(given["conf_schema"], dict):
+                raise ValueError('conf_schema must be a JSON Schema dict, e.g. {"type": "object", "properties": {}}.')
+            self.spec_extras["conf_schema"] = given["conf_schema"]
+        if "deterministic" in given:
+            if not isinstance(given["deterministic"], bool):
+                raise ValueError("deterministic must be True or False (False: its jobs are never reused).")
+            self.spec_extras["deterministic"] = given["deterministic"]
         self.kwargs = {k: given[k] for k in JOB_KWARGS if k in given}
         if "conf" in given:
             self.kwargs["conf"] = _env_map(given["conf"], "conf", coerce=False)
