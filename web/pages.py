@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db.models import Q
 
 from backends.sockets import is_interactive
@@ -81,6 +82,17 @@ def reuse_summary(spec: dict) -> str:
     return "identical runs are answered from the cache"
 
 
+def stack_note(spec: dict) -> str:
+    """What the page says before a run when the routine's image will not be used where jobs run here."""
+    if settings.ACC_BACKEND != "local" or not spec.get("stack"):
+        return ""
+    return (
+        "Jobs on this platform run on the local backend, with the worker host's own programs: the routine's image is "
+        "not used, so its command finds only what the host has installed (a program only the image has, such as "
+        "jupyter, fails with 'not found'). It runs as written on the docker or kubernetes backend."
+    )
+
+
 def routine_page(*, routine: Routine) -> dict:
     versions = list(routine.versions.select_related("created_by").order_by("-number")[:20])
     runs = Job.objects.filter(routine_version__routine=routine).select_related(*_JOB_RELATED).order_by("-pk")[:RECENT]
@@ -92,6 +104,7 @@ def routine_page(*, routine: Routine) -> dict:
         "stack": stack_summary(spec) if spec else "",
         "code": code_summary(spec) if spec else "",
         "reuse": reuse_summary(spec) if spec else "",
+        "stack_note": stack_note(spec) if spec else "",
         "set_by_routine": routine_settings(spec.get("conf")) if spec else [],
     }
 

@@ -153,9 +153,8 @@ def test_the_demo_web_app_runs_as_make_run_serves_it(interactive_worker, web, ap
     interactive_worker("local")
     call_command("load_demo", verbosity=0)
     Membership.objects.create(project=Project.objects.get(slug="demo"), user=alice, role=Role.MEMBER)
-    lab = Routine.objects.get(project__slug="demo", name="jupyterlab").latest_version.spec
-    assert lab["conf"] == {"interactive_socket": "0.0.0.0:8888", "interactive_prefix": "keep"}
-    assert "$ACC_INTERACTIVE_PREFIX" in lab["command"]
+    # JupyterLab needs its image: not offered on the local backend (tests/hosting/test_demo_backends.py)
+    assert not Routine.objects.filter(project__slug="demo", name="jupyterlab").exists()
 
     job_id = run(api, alice, Routine.objects.get(project__slug="demo", name="web-app"))
     url = session_url(job_id)

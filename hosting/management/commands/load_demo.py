@@ -68,7 +68,8 @@ ROUTINES = [
         "timeout": 600,
     },
     # Interactive routines: a server behind an authenticated URL until the timeout (README, "Interactive
-    # sessions"). The plain web app runs on both backends; JupyterLab needs ACC_BACKEND=docker and its image.
+    # sessions"). The plain web app runs on every backend; JupyterLab needs its image (docker or kubernetes): the
+    # local backend runs the host's own programs, where `jupyter` is not found, so it is not offered there.
     {
         "name": "web-app",
         "description": "An interactive session: a small web server. Run it, then open the link on the job page "
@@ -98,8 +99,11 @@ ROUTINES = [
         },
         "required_ram": 2 * 1024**3,
         "timeout": 3600,
+        "backends": ("docker", "kubernetes"),
     },
 ]
+# keys of ROUTINES that are the demo's own, not part of the accli task
+_DEMO_KEYS = ("description", "backends")
 
 
 class Command(BaseCommand):
@@ -133,8 +137,12 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(project=project, user=user, defaults={"role": Role.OWNER})
         for stack in STACKS:
             BaseStack.objects.get_or_create(name=stack["name"], defaults=stack)
+        skipped = []
         for item in ROUTINES:
-            task = {k: v for k, v in item.items() if k != "description"}
+            if settings.ACC_BACKEND not in item.get("backends", (settings.ACC_BACKEND,)):
+                skipped.append(f"{item['name']} (needs the {' or '.join(item['backends'])} backend)")
+                continue
+            task = {k: v for k, v in item.items() if k not in _DEMO_KEYS}
             routine = Routine.objects.filter(project=project, name=item["name"]).first()
             if routine is None:
                 services.save_routine(project=project, user=user, task=task, description=item["description"])
@@ -142,6 +150,8 @@ class Command(BaseCommand):
         self._hosted(project, user)
         role = "an administrator" if admin else "not an administrator"
         self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD} ({role}), project demo, model demo-hosted")
+        if skipped:
+            self.stdout.write(f"not offered on the {settings.ACC_BACKEND} backend: {', '.join(skipped)}")
 
     def _hosted(self, project, user):
         from hosting import services as hosting_services
