@@ -140,6 +140,10 @@ if JSON_EDITOR_DIST.is_dir():
 CODEMIRROR_DIR = BASE_DIR / "node_modules" / "codemirror"
 if CODEMIRROR_DIR.is_dir():
     STATICFILES_DIRS += [(f"vendor/codemirror/{part}", CODEMIRROR_DIR / part) for part in ("lib", "mode", "addon")]
+# The jobflow builder's graph editor: cytoscape, its edgehandles (draw links) and dagre (layout) extensions.
+for _package, _folder in (("cytoscape", "dist"), ("cytoscape-edgehandles", ""), ("cytoscape-dagre", "dist")):
+    if (BASE_DIR / "node_modules" / _package / _folder).is_dir():
+        STATICFILES_DIRS.append((f"vendor/{_package}", BASE_DIR / "node_modules" / _package / _folder))
 
 # --- storage: project files and the jobstore --------------------------------
 ACC_STORAGE = env_str("ACC_STORAGE", "filesystem")  # filesystem | s3
