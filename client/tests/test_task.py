@@ -83,3 +83,21 @@ def test_keywords_only_and_no_unknown_keywords():
 def test_secrets_accept_numbers_as_strings(folder):
     task = WKubeTask(docker_image="alpine", command="true", job_secrets={"PORT": 8080})
     assert task.job_secrets == {"PORT": "8080"}
+
+
+def test_conf_schema_and_deterministic_are_sent_as_the_routine_version_records_them():
+    schema = {"type": "object", "properties": {"N": {"type": "integer", "default": 1}}}
+    task = WKubeTask(name="count", docker_image="img", command="echo $N", conf_schema=schema, deterministic=False)
+    assert not task.is_holder
+    node = task.description["nodes"][0]
+    assert node["conf_schema"] == schema and node["deterministic"] is False
+    plain = WKubeTask(name="plain", docker_image="img", command="true").description["nodes"][0]
+    assert "conf_schema" not in plain and "deterministic" not in plain, "unset keywords are not sent"
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"), [({"conf_schema": "[]"}, "conf_schema must be"), ({"deterministic": 1}, "deterministic must be")]
+)
+def test_conf_schema_and_deterministic_are_checked(kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        WKubeTask(name="x", docker_image="img", command="true", **kw)
