@@ -22,7 +22,7 @@ def test_the_description_is_markdown_and_raw_html_or_script_links_stay_inert(sig
     text = signed_in(alice).get(f"/routines/{routine.pk}/").content.decode()
     shown = description_of(text)
     assert "<code>lines</code>" in shown and "<em>every</em>" in shown, "Markdown is rendered, not shown raw"
-    assert '<a href="https://example.org/">home</a>' in shown
+    assert '<a href="https://example.org/" rel="noopener noreferrer">home</a>' in shown
     assert "<script>alert" not in text and "<img" not in shown and "javascript:" not in shown
     assert "&lt;script&gt;alert('x')&lt;/script&gt;" in shown, "raw HTML is shown as the text it is"
 
