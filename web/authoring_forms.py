@@ -267,6 +267,7 @@ def _task(form: RoutineForm) -> dict:
 
 # Which form field a message of save_routine is about: the first pattern it matches wins.
 _FIELD_OF = [
+    (r"stack needs code", "code_kind"),
     (r"\binteractive_socket\b", "interactive_socket"),
     (r"\bbuild_timeout\b", "build_timeout"),
     (r"\brequired_cores\b", "cores"),
@@ -278,7 +279,6 @@ _FIELD_OF = [
     (r"\bdocker_filename\b", "docker_filename"),
     (r"\bbase_stack\b|Unknown base_stack", "base_stack"),
     (r"^No stack given|^Choose one stack", "stack_kind"),
-    (r"stack needs code", "code_kind"),
     (r"^Input mapping|\binput_mappings\b", "input_mappings"),
     (r"^Output mapping|\boutput_mappings\b", "output_mappings"),
     (r"\bcommand\b", "command"),

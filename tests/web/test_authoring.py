@@ -145,12 +145,22 @@ def test_the_edit_form_shows_the_saved_values_and_an_unchanged_save_records_noth
         ({"cores": "100000"}, "cores", "required_cores must be at most"),
         ({"conf_schema": '{"type": "object",\n "properties": }'}, "conf_schema", "Line 2"),
         ({"conf_schema": '{"type": "nonsense"}'}, "conf_schema", "not a valid JSON Schema"),
-        ({"interactive_socket": "nowhere"}, "interactive_socket", "interactive_socket must be"),
+        ({"interactive_socket": "nowhere"}, "interactive_socket", "has no port"),
         ({"output_mappings": "/code/out"}, "output_mappings", "Output mapping"),
         ({"conf_key": ["bad name"], "conf_value": ["x"]}, "conf", "not a valid environment variable name"),
         ({"stack_kind": "docker_filename", "code_kind": "none"}, "code_kind", "needs code"),
         ({"code_kind": "git", "git_url": "ext::sh -c evil", "git_ref": "main"}, "git_url", "remote helper"),
-        ({"stack_kind": "base_stack", "base_stack": "NOPE"}, "base_stack", "Unknown base_stack"),
+        (
+            {
+                "stack_kind": "base_stack",
+                "base_stack": "NOPE",
+                "code_kind": "git",
+                "git_url": "https://example.org/r.git",
+                "git_ref": "main",
+            },
+            "base_stack",
+            "Unknown base_stack",
+        ),
     ],
 )
 def test_bad_input_shows_at_its_field_and_saves_nothing(signed_in, bob, project, change, field_id, message):
