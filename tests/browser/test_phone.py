@@ -84,6 +84,7 @@ def test_a_job_and_the_file_explorer_fit_a_phone(phone, start_worker, project, a
     assert_fits(page, "the file explorer")
     for i in range(renames.count()):
         assert_inside(page, renames.nth(i), f"Rename button {i + 1}")
+        assert renames.nth(i).bounding_box()["height"] < 40, "the button's word is on one line"
     assert_inside(page, page.locator("summary[aria-label='User menu']"), "the user menu on the explorer")
     assert_inside(page, page.get_by_role("button", name="Run…"), "the Run… button")
     renames.first.click()
