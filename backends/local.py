@@ -302,11 +302,17 @@ class LocalBackend(Backend):
         env = {**inherited, **spec.env, "ACC_JOB_DIR": str(spec.host_dir), "HOME": str(spec.host_dir)}
         if spec.pipe:
             env["ACC_PIPE_DIR"] = state["pipe_dir"]
-        argv = _with_notice(
-            ["/bin/sh", "-c", spec.command],
+        notice = (
             "[WARNING] This job runs without a sandbox, as the worker's user on the worker host "
-            "(ACC_LOCAL_UNSANDBOXED_UNSAFE): it is not isolated from the host, other jobs or the platform.",
+            "(ACC_LOCAL_UNSANDBOXED_UNSAFE): it is not isolated from the host, other jobs or the platform."
         )
+        if spec.pipe:  # only a sandbox can show a folder at /mnt/pipe; a command that writes there fails (exit 2)
+            notice += (
+                f" Nor can it show the workflow volume at {PIPE_MOUNT}: it is at $ACC_PIPE_DIR ({state['pipe_dir']}); "
+                f'write "$ACC_PIPE_DIR/<file>" instead of {PIPE_MOUNT}/<file>, or install bubblewrap on the worker '
+                "host."
+            )
+        argv = _with_notice(["/bin/sh", "-c", spec.command], notice)
         # the exit code in bubblewrap's words, for whoever watches the job (by path: sh redirects fds 0-9 only)
         record = 'status=$1; shift; "$@"; printf \'{ "exit-code": %d }\\n\' $? >> "$status"'
         return subprocess.Popen(
