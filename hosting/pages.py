@@ -30,6 +30,8 @@ from accelerator.errors import DomainError, Forbidden, NotFound
 from files import services as file_services
 from hosting import access, forms, services
 from hosting.models import HostedModel, HostedRun, HostedVersion, Policy, VersionStatus, Via
+from jobs import permissions as job_permissions
+from jobs.models import Job
 from jobs.states import FINAL, Status
 from routines.models import ROLE_RANK, Membership, Project, Role, Routine
 from web import launchers, schema_form
@@ -140,6 +142,7 @@ def publish(request):
         .order_by("project__slug", "name")
     )
     errors: dict[str, list[str]] = {}
+    notice = ""
     if request.method == "POST":
         posted, data, errors = forms.publish_form(request.POST)
         if not errors:
@@ -151,8 +154,9 @@ def publish(request):
                 messages.success(request, f"Published '{model.title}' as version 1.")
                 return redirect("web-hosted", slug=model.slug)
     else:
-        posted = _publish_defaults(request, projects, routines)
+        posted, notice = _publish_defaults(request, projects, routines)
     context = {
+        "notice": notice,
         "errors": _placed(errors, forms.PUBLISH["properties"]),
         "projects": projects,
         "routines": routines,
@@ -163,15 +167,64 @@ def publish(request):
     return render(request, "hosting/publish.html", context, status=400 if errors else 200)
 
 
-def _publish_defaults(request, projects, routines) -> dict:
-    chosen = next((r for r in routines if str(r.pk) == request.GET.get("routine")), routines[0] if routines else None)
-    project = chosen.project.slug if chosen else (projects[0].slug if projects else "")
-    schema = chosen.latest_version.spec.get("conf_schema") if chosen else None
+def _publish_defaults(request, projects, routines) -> tuple[dict, str]:
+    """The form as it opens, and a note when what the address asked for cannot be published by this viewer.
+
+    `?routine=<id>` chooses that routine, `?run=<root job id>` that jobflow run: only one in a project where
+    the viewer may publish (member or higher) and may read it; anything else is reported alike.
+    """
+    asked_routine, asked_run = request.GET.get("routine", "").strip(), request.GET.get("run", "").strip()
+    if asked_run:
+        root, notice = _publishable_run(request.user, asked_run, projects)
+        if root is not None:
+            name = root.name or f"jobflow {root.pk}"
+            return _defaults(project=root.project.slug, jobflow=str(root.pk), name=name, schema=None), ""
+        return _first_routine_defaults(routines, projects), notice
+    chosen = next((r for r in routines if str(r.pk) == asked_routine), None)
+    notice = ""
+    if asked_routine and chosen is None:
+        notice = (
+            f"Routine {asked_routine[:20]} cannot be published from here: it was not found, you may not read it, or "
+            "publishing it needs the member role in its project."
+        )
+    if chosen is None:
+        return _first_routine_defaults(routines, projects), notice
+    schema = chosen.latest_version.spec.get("conf_schema")
+    return _defaults(project=chosen.project.slug, routine=str(chosen.pk), name=chosen.name, schema=schema), notice
+
+
+def _publishable_run(user, asked: str, projects) -> tuple[Job | None, str]:
+    refused = (
+        f"Job {asked[:20]} cannot be published from here: it is not the root of a jobflow run you may read in a "
+        "project where you have the member role."
+    )
+    if not re.fullmatch(r"[0-9]{1,18}", asked):
+        return None, refused
+    try:
+        root = job_permissions.readable_job(user, int(asked))
+    except NotFound:
+        return None, refused
+    if root.routine_version_id is not None or root.project_id not in {p.pk for p in projects}:
+        return None, refused
+    return root, ""
+
+
+def _first_routine_defaults(routines, projects) -> dict:
+    first = routines[0] if routines else None
+    if first is None:
+        return _defaults(project=projects[0].slug if projects else "", name="", schema=None)
+    schema = first.latest_version.spec.get("conf_schema")
+    return _defaults(project=first.project.slug, routine=str(first.pk), name=first.name, schema=schema)
+
+
+def _defaults(*, project: str, name: str, schema, routine: str = "", jobflow: str = "") -> dict:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
     return {
         "project": project,
-        "routine": str(chosen.pk) if chosen else "",
-        "title": chosen.name.replace("-", " ").capitalize() if chosen else "",
-        "slug": chosen.name if chosen else "",
+        "routine": routine,
+        "jobflow": jobflow,
+        "title": name.replace("-", " ").capitalize(),
+        "slug": slug,
         "policy": Policy.PRIVATE,
         "conf_schema": _json_text(schema or {}),
         "inputs_schema": "[]",
