@@ -91,10 +91,28 @@ def admit() -> int:
 def admit_new(job_id: int, project_id: int) -> int:
     """A job just queued: admitted in one statement when it is the only one waiting, no quota applies to its
     project and the window has room (what a pass would do, in one round trip instead of four); otherwise
-    a pass. Returns how many jobs were admitted."""
+    a pass. Returns how many jobs were admitted.
+
+    Inside the transaction that creates the job, that statement joins it (one commit, not two: a commit waits
+    for the disk) and the start task is sent once it commits; a pass, when needed, runs after the commit."""
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: admit_new(job_id, project_id))
+        if _admit_alone_now(job_id, project_id):
+            transaction.on_commit(lambda: _started(job_id))
+            return 1
+        transaction.on_commit(admit)
         return 0
+    if _admit_alone_now(job_id, project_id):
+        _started(job_id)
+        return 1
+    return admit()
+
+
+def _started(job_id: int) -> None:
+    send_start(job_id)
+    log.info("admitted 1 job(s): [%s]", job_id)
+
+
+def _admit_alone_now(job_id: int, project_id: int) -> bool:
     now = timezone.now()
     in_flight = Job.objects.filter(status=Status.QUEUED, admitted_at__isnull=False, routine_version__isnull=False)
     alone = (
@@ -106,11 +124,7 @@ def admit_new(job_id: int, project_id: int) -> int:
             ~Exists(in_flight.order_by()[max(settings.ACC_START_WINDOW - 1, 0) : settings.ACC_START_WINDOW]),
         )
     )
-    if settings.ACC_START_WINDOW > 0 and alone.update(admitted_at=now, wait_reason=""):
-        send_start(job_id)
-        log.info("admitted 1 job(s): [%s]", job_id)
-        return 1
-    return admit()
+    return settings.ACC_START_WINDOW > 0 and alone.update(admitted_at=now, wait_reason="") > 0
 
 
 def admit_now(job_id: int, *, project_id: int | None = None) -> bool:

@@ -43,16 +43,17 @@ def submit_job(
     if decision.live is not None:
         job.status, job.queued_at, job.reused_from = Status.PENDING, None, decision.live
         reason += f"; waits for identical job #{decision.live.pk}"
-    save_new(job, reason=reason)
-    if decision.origin is not None and cache.settle_reused(
-        job, decision.origin, document=decision.document, key=decision.key
-    ):
-        job.refresh_from_db()
-    elif decision.live is not None:
-        live_id = decision.live.pk
-        transaction.on_commit(lambda: cache.release_joiners(live_id))  # it may have ended meanwhile
-    else:
-        transaction.on_commit(lambda: enqueue(job.pk, project_id=job.project_id))
+    with transaction.atomic(savepoint=False):  # one commit for the job, its event and its admission
+        save_new(job, reason=reason)
+        if decision.origin is not None and cache.settle_reused(
+            job, decision.origin, document=decision.document, key=decision.key
+        ):
+            job.refresh_from_db()
+        elif decision.live is not None:
+            live_id = decision.live.pk
+            transaction.on_commit(lambda: cache.release_joiners(live_id))  # it may have ended meanwhile
+        else:
+            enqueue(job.pk, project_id=job.project_id)  # admitted in this transaction when nothing else waits
     return job
 
 
