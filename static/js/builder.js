@@ -51,7 +51,7 @@
       container: holder,
       autoungrabify: true,
       boxSelectionEnabled: false,
-      maxZoom: 1.5,
+      maxZoom: 1.2,
       minZoom: 0.3,
       style: [
         { selector: "node", style: {
@@ -77,7 +77,9 @@
     eh.enableDrawMode();
     cy.on("ehcomplete", function (event, source, target, added) {
       added.remove();
-      link(source.id(), target.id());
+      // after edgehandles has finished its gesture (it restores the viewport it saved when the drag began)
+      var before = source.id(), after = target.id();
+      setTimeout(function () { link(before, after); }, 0);
     });
     cy.on("tap", "node", function (event) { select(event.target.id()); });
     window.accBuilder = { cy: cy, nodes: nodes, edges: edges };
@@ -182,15 +184,22 @@
       cy.elements().remove();
       cy.add(order.map(function (id) {
         var routine = routines[nodes[id].routine + ":" + nodes[id].version];
-        return { group: "nodes", data: { id: id, label: id + "\n" + (routine ? routine.name : "routine #" + nodes[id].routine) } };
+        var name = routine ? routine.name : "routine #" + nodes[id].routine;
+        return { group: "nodes", data: { id: id, label: name === id ? id : id + "\n" + name } };
       }));
       cy.add(edges.map(function (e) {
         return { group: "edges", data: { id: e[0] + "->" + e[1], source: e[0], target: e[1] } };
       }));
       if (selected && nodes[selected]) cy.getElementById(selected).addClass("selected");
-      cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 30, rankSep: 70, fit: true, padding: 30 }).run();
       refreshNodeSelect();
       renderPanel();
+      cy.resize(); // the side panel's new content may have changed the canvas' width
+      cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 30, rankSep: 70, fit: false }).run();
+      // edgehandles turns panning and zooming off during its gesture, and fit() does nothing then
+      var panning = cy.panningEnabled(), zooming = cy.zoomingEnabled();
+      cy.panningEnabled(true).zoomingEnabled(true);
+      cy.fit(cy.nodes(), 30);
+      cy.panningEnabled(panning).zoomingEnabled(zooming);
     }
 
     function refreshNodeSelect() {
@@ -231,7 +240,12 @@
     }
 
     function renderPanel() {
-      if (!selected) { panel.hidden = true; return; }
+      document.getElementById("panel-empty").hidden = !!selected;
+      if (!selected) {
+        panel.hidden = true;
+        document.getElementById("panel-title").textContent = "Node";
+        return;
+      }
       var node = nodes[selected];
       var routine = routines[node.routine + ":" + node.version] || { name: "routine #" + node.routine, conf: {} };
       panel.hidden = false;
@@ -305,10 +319,12 @@
       }
       input.value = node.conf[name] !== undefined ? node.conf[name] : "";
       input.dataset.conf = name;
-      input.addEventListener("change", function () {
+      var update = function () {
         if (input.value === "") delete node.conf[name];
         else node.conf[name] = input.value;
-      });
+      };
+      input.addEventListener("input", update);
+      input.addEventListener("change", update);
       label.appendChild(input);
       if (prop && prop.description) label.appendChild(el("span", { class: "muted hint" }, prop.description));
       return label;
