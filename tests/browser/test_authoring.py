@@ -20,6 +20,7 @@ from jobs.models import Job
 from routines.models import Membership, Project, Role, Routine
 from tests.browser.conftest import screenshot, sign_in, watch_csp
 from tests.conftest import wait_for_status
+from tests.interactive.conftest import log_of
 
 pytestmark = pytest.mark.browser
 
@@ -141,8 +142,11 @@ def job_folder(tmp_path):
     """A folder of a few MB with a Dockerfile; a nonce makes its image new on every run."""
     folder = tmp_path / "tool"
     (folder / "data").mkdir(parents=True)
-    (folder / "Dockerfile").write_text("FROM acc-test/busybox:latest\nRUN echo building\n")
-    (folder / "nonce.txt").write_text(secrets.token_hex(16))
+    nonce = secrets.token_hex(16)  # every file is new to the jobstore, which outlives a test's project
+    (folder / "Dockerfile").write_text(
+        f"FROM acc-test/busybox:latest\nRUN echo building {nonce}\nCOPY . /code\nWORKDIR /code\n"
+    )
+    (folder / "nonce.txt").write_text(nonce)
     for n in range(6):
         (folder / "data" / f"chunk{n}.bin").write_bytes(secrets.token_bytes(1024 * 1024))
     return folder
@@ -182,7 +186,8 @@ def test_a_routine_from_an_uploaded_folder_runs_on_docker_and_an_edit_makes_vers
 
     page.get_by_role("button", name="Run", exact=True).click()
     job_id = job_id_of(page)
-    wait_for_status(job_id, "SUCCEEDED", timeout=240)
+    job = wait_for_status(job_id, {"SUCCEEDED", "FAILED", "CANCELLED"}, timeout=240)
+    assert job.status == "SUCCEEDED", (job.message, job.operator_message, log_of(job_id))
     expect(page.locator("#log")).to_contain_text("version-one", timeout=30_000)
 
     page.goto(f"/routines/{routine.pk}/")
