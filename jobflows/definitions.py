@@ -111,7 +111,8 @@ def _node(raw) -> dict:
     if unknown:
         _fail(f"unknown field(s) {', '.join(unknown)}.", node_id)
     for key in ("routine", "version"):
-        if isinstance(raw.get(key), bool) or not isinstance(raw.get(key), int):
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
             _fail(f"{key} must be a number (the routine and its version this node runs).", node_id)
     node = {"id": node_id, "routine": raw["routine"], "version": raw["version"]}
     node["conf"] = _string_map(raw.get("conf"), "conf override", node_id)
@@ -138,7 +139,9 @@ def _string_map(value, what: str, node_id: str) -> dict[str, str]:
         if not isinstance(key, str) or not re.match(ENV_NAME, key):
             _fail(f"{key!r} in the {what} is not a valid variable name (letters, digits, _).", node_id)
         if not isinstance(val, str):
-            _fail(f"{key} in the {what} must be text, got {json.dumps(val)}.", node_id)
+            _fail(f"{key} in the {what} must be text, got {json.dumps(val)[:80]}.", node_id)
+        if "\x00" in val:
+            _fail(f"{key} in the {what} contains a NUL byte.", node_id)
     return dict(sorted(value.items()))
 
 

@@ -96,8 +96,10 @@ def save_jobflow(
     """Create or edit a jobflow; a changed definition is a new version. Returns (jobflow, version, new?)."""
     _require_member(user, project)
     name = (name or "").strip()
-    if not name or len(name) > 200:
+    if not name or len(name) > 200 or "\x00" in name:
         raise InvalidInput("Give the jobflow a name of 1-200 characters.", code="invalid_name")
+    if "\x00" in description or len(description) > 10_000:
+        raise InvalidInput("The description must be text of at most 10000 characters.", code="invalid_description")
     normalized, _ = check_definition(user=user, project=project, definition=definition)
     digest = canonical_hash(normalized)
     with transaction.atomic():
