@@ -144,6 +144,30 @@ def builder_new(request, slug: str):
 
 
 @page
+@require_POST
+def jobflow_import_new(request, slug: str):
+    """A new jobflow from an uploaded acc-dag/1 JSON or wkube.py (parsed, never run)."""
+    project = permissions.get_project(request.user, slug, Role.MEMBER)
+    name, upload = request.POST.get("name", ""), request.FILES.get("file")
+    error = {"node": None, "message": "Choose a wkube.py or acc-dag/1 JSON file to import."}
+    if upload is not None:
+        try:
+            text = upload.read(saved.MAX_IMPORT + 1).decode("utf-8")
+            jobflow, _, _ = saved.import_jobflow(
+                project=project, user=request.user, text=text, filename=upload.name, name=name
+            )
+        except UnicodeDecodeError:
+            error["message"] = "The file is not UTF-8 text."
+        except Forbidden:
+            raise
+        except DomainError as exc:
+            error["message"] = exc.detail
+        else:
+            return redirect("web-jobflow", pk=jobflow.pk)
+    return _render_builder(request, project, name=name, error={**error, "field": "import"})
+
+
+@page
 @require_http_methods(["GET", "POST"])
 def builder_edit(request, pk: int):
     jobflow = saved.readable_jobflow(request.user, pk)
@@ -161,6 +185,17 @@ def builder_edit(request, pk: int):
     )
 
 
+def _nodes_with_names(user, jobflow) -> list[dict]:
+    version = jobflow.latest_version
+    if version is None:
+        return []
+    specs = saved.pinned_specs(user=user, project=jobflow.project, definition=version.definition)
+    return [
+        {**n, "routine_name": specs.get((n["routine"], n["version"]), {}).get("name")}
+        for n in version.definition["nodes"]
+    ]
+
+
 def _jobflow_page(request, jobflow, *, error: str = "", status: int = 200):
     latest = saved.latest_run_root(jobflow)
     context = {
@@ -170,7 +205,7 @@ def _jobflow_page(request, jobflow, *, error: str = "", status: int = 200):
         "runs": saved.runs_of(jobflow),
         "latest_run": latest,
         "can_run": permissions.has_role(request.user, jobflow.project, Role.MEMBER),
-        "nodes": (jobflow.latest_version.definition["nodes"] if jobflow.latest_version else []),
+        "nodes": _nodes_with_names(request.user, jobflow),
         "error": error,
     }
     return render(request, "web/jobflow.html", context, status=status)

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from web import authoring_views, interactive_views, views
+from web import authoring_views, builder_views, interactive_views, views
 
 urlpatterns = [
     path("projects/new/", authoring_views.project_new, name="web-project-new"),
@@ -19,6 +19,7 @@ urlpatterns = [
     re_path(r"^projects/(?P<slug>[-a-zA-Z0-9_]+)/files/(?P<path>.*)$", views.file_explorer, name="web-files"),
     path("routines/<int:pk>/", views.routine_page, name="web-routine"),
     path("projects/<slug:slug>/jobflows/new/", builder_views.builder_new, name="web-builder-new"),
+    path("projects/<slug:slug>/jobflows/import/", builder_views.jobflow_import_new, name="web-jobflow-import-new"),
     path("jobflows/<int:pk>/", builder_views.jobflow_page, name="web-jobflow"),
     path("jobflows/<int:pk>/edit/", builder_views.builder_edit, name="web-builder-edit"),
     path("jobflows/<int:pk>/run/", builder_views.jobflow_run, name="web-jobflow-run"),
