@@ -166,8 +166,22 @@
     }
     var editor = new window.JSONEditor(holder, options);
 
+    /* a key/value row's value is a textarea as tall as its text (up to a limit): long values are seen whole */
+    function fit(area) {
+      area.style.height = "auto";
+      area.style.height = Math.min(area.scrollHeight + 4, 240) + "px";
+    }
+    function fitAll() {
+      holder.querySelectorAll(".je-table textarea").forEach(fit);
+    }
+    holder.addEventListener("input", function (event) {
+      if (event.target.tagName === "TEXTAREA") fit(event.target);
+    });
+    editor.on("change", fitAll);
+
     editor.on("ready", function () {
       holder.dataset.ready = "1";
+      fitAll();
       /* secrets: never autofilled or echoed */
       (cfg.secrets || []).forEach(function (name) {
         var input = holder.querySelector('[name="root[' + name + ']"]');
