@@ -101,8 +101,11 @@ def routine_page(request, pk: int):
         "form": form,
         "editor": editor,
         "can_run": permissions.can_run_routine(request.user, routine),
+        "can_share": permissions.has_role(request.user, routine.project, permissions.WRITE),
         **pages.routine_page(routine=routine),
     }
+    if context["can_share"]:
+        context["grantees"] = permissions.routine_grantees(routine)
     return render(request, "web/routine.html", context, status=400 if form.errors else 200)
 
 

@@ -85,7 +85,14 @@
     window.accBuilder = { cy: cy, nodes: nodes, edges: edges };
 
     // --- messages -----------------------------------------------------------------------------------
+    function clearServerError() {
+      if (!cfg.error) return;
+      cfg.error = null;
+      cy.nodes().removeClass("has-error");
+    }
+
     function say(message, isError) {
+      clearServerError();
       status.textContent = "";
       if (message) status.appendChild(el("p", { class: isError ? "error" : "muted", id: "builder-message" }, message));
     }
@@ -253,6 +260,7 @@
       document.getElementById("node-id").value = node.id;
       document.getElementById("node-routine").textContent =
         "Runs " + routine.name + " v" + node.version + (routine.command ? ": " + routine.command : "");
+      renderNewer(node);
       renderAfter(node);
       renderConf(node, routine);
       listWithRemove(document.getElementById("input-list"), node.inputs, "Remove input", function (i) {
@@ -279,6 +287,21 @@
       if (!pipeSelect.options.length) pipeSelect.appendChild(el("option", { value: "" }, "No upstream node declares a pipe file"));
       var error = cfg.error && cfg.error.node === node.id ? cfg.error.message : "";
       showNodeError(error);
+    }
+
+    function renderNewer(node) {
+      var box = document.getElementById("node-newer");
+      box.textContent = "";
+      var latest = cfg.routines.filter(function (r) { return r.routine === node.routine; })[0];
+      if (!latest || latest.version === node.version) return;
+      var button = el("button", { type: "button", class: "small secondary", id: "use-latest" },
+        "Use the latest version, v" + latest.version);
+      button.addEventListener("click", function () {
+        node.version = latest.version;
+        say(node.id + " now runs " + latest.name + " v" + latest.version + ".");
+        render();
+      });
+      box.append(el("span", { class: "muted" }, "This node runs v" + node.version + ". "), button);
     }
 
     function renderAfter(node) {
@@ -320,6 +343,7 @@
       input.value = node.conf[name] !== undefined ? node.conf[name] : "";
       input.dataset.conf = name;
       var update = function () {
+        clearServerError();
         if (input.value === "") delete node.conf[name];
         else node.conf[name] = input.value;
       };

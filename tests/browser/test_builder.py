@@ -196,6 +196,18 @@ def test_build_with_the_keyboard_only(tab, start_worker, project, alice, api, ro
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     watch_run(page, api, alice, int(re.search(r"/jobs/(\d+)/$", page.url).group(1)))
 
+    # the routine changes later: the saved jobflow keeps its version until the node is told to take the new one
+    edited = {"name": "prep", "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "echo edited"}}
+    routine_services.save_routine(project=project, user=alice, task=edited, routine=routines["prep"])
+    page.goto(f"/jobflows/{flow.pk}/edit/")
+    page.get_by_label("Node to edit").select_option("prep-2")
+    press(page.get_by_role("button", name="Use the latest version, v2"))
+    expect(page.locator("#builder-message")).to_have_text("prep-2 now runs prep v2.")
+    press(page.get_by_role("button", name="Save jobflow"))
+    expect(page.get_by_role("heading", name=re.compile("^diamond by keyboard v2"))).to_be_visible()
+    pins = {n["id"]: n["version"] for n in Jobflow.objects.get(pk=flow.pk).latest_version.definition["nodes"]}
+    assert pins == {"prep": 1, "count": 1, "prep-2": 2, "finish": 1}
+
 
 def acc_login(base_url: str, home: Path) -> None:
     code = web_code(base_url, "alice", "alice-pass-123")
