@@ -104,6 +104,7 @@ def routine_page(*, routine: Routine) -> dict:
         "stack": stack_summary(spec) if spec else "",
         "code": code_summary(spec) if spec else "",
         "reuse": reuse_summary(spec) if spec else "",
+        "reusable": bool(spec) and not is_interactive(spec.get("conf")) and spec.get("deterministic") is not False,
         "stack_note": stack_note(spec) if spec else "",
         "set_by_routine": routine_settings(spec.get("conf")) if spec else [],
     }

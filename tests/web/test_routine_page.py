@@ -30,7 +30,7 @@ def test_the_description_is_markdown_and_raw_html_or_script_links_stay_inert(sig
 def test_a_plain_routine_says_identical_runs_come_from_the_cache(signed_in, project, alice):
     routine = make_routine(project, alice, name="plain", schema=None)
     text = signed_in(alice).get(f"/routines/{routine.pk}/").content.decode()
-    assert "identical runs are answered from the cache" in text
+    assert "identical runs are answered from the cache" in text and 'name="force_build"' in text
 
 
 def test_an_interactive_routine_says_each_run_is_a_session_of_its_own(signed_in, project, alice):
@@ -39,6 +39,7 @@ def test_an_interactive_routine_says_each_run_is_a_session_of_its_own(signed_in,
     reuse = text.split('id="reuse">')[1].split("</dd>")[0]
     assert "answered from the cache" not in reuse.replace("neither answered from the cache", "")
     assert reuse.startswith("never") and "session of its own" in reuse
+    assert 'name="force_build"' not in text, "no 'ignore the cache' choice where the cache never answers"
 
 
 def test_a_non_deterministic_routine_says_it_is_never_reused(signed_in, project, alice):
@@ -50,3 +51,4 @@ def test_a_non_deterministic_routine_says_it_is_never_reused(signed_in, project,
     routine = services.save_routine(project=project, user=alice, task=task, description="")
     text = signed_in(alice).get(f"/routines/{routine.pk}/").content.decode()
     assert "never (not deterministic)" in text and "identical runs are answered" not in text
+    assert 'name="force_build"' not in text
