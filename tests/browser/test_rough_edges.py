@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from files import services as files
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import screenshot, sign_in
 from tests.conftest import wait_for_status
 from tests.web.conftest import make_routine
 from workers import dispatch
@@ -119,5 +119,6 @@ def test_the_run_form_shows_the_routines_settings_apart_and_a_markdown_descripti
     assert names.first.input_value() == "A", "no internal key among the editable rows"
     value = page.locator('#conf-editor [name="root[conf][0][value]"]')
     assert value.evaluate("el => el.tagName") == "TEXTAREA", "a long value is shown whole"
+    screenshot(page, "run-form-settings.png")
     page.click("#run-button")
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
