@@ -60,13 +60,15 @@ def routine_key(node: dict) -> tuple[int, int]:
     return (node["routine"], node["version"])
 
 
-def normalize(definition, *, specs: dict, file_exists=None) -> dict:
+def normalize(definition, *, specs: dict, file_exists=None, locate=None) -> dict:
     """Check a definition against the pinned routine `specs` ({(routine id, number): {"name", "spec"}}).
 
     Returns the canonical definition (sorted edges, empty fields dropped).
     `file_exists(url)` tells whether a project file named by an input
     mapping exists; an input no file and no upstream output provides is
-    refused. Every error names its node.
+    refused. `locate(url)` gives the project path an acc:// URL names (or
+    raises ValueError: not in this project), so that `acc://<slug>/x` and
+    `acc://x` are the same file. Every error names its node.
     """
     if not isinstance(definition, dict):
         _fail("A jobflow definition must be a JSON object with nodes and edges.")
@@ -93,7 +95,7 @@ def normalize(definition, *, specs: dict, file_exists=None) -> dict:
         if found is None:
             _fail(f"routine #{node['routine']} v{node['version']} was not found, or you cannot use it.", node["id"])
         _check_conf(node, found["spec"])
-        _check_inputs(node, [by_id[a] for a in ancestors[node["id"]]], file_exists)
+        _check_inputs(node, [by_id[a] for a in ancestors[node["id"]]], file_exists, locate or (lambda url: url))
     return {"format": FORMAT, "nodes": nodes, "edges": sorted([list(e) for e in edges])}
 
 
@@ -241,12 +243,27 @@ def _check_conf(node: dict, spec: dict) -> None:
             _fail(f"{name} is required by the routine's schema: set it in the conf override.", node["id"])
 
 
-def _check_inputs(node: dict, upstream: list[dict], file_exists) -> None:
-    written = {m.destination for u in upstream for o in u.get("outputs", []) for m in parse_output_mappings(o)}
+def _located(url: str, locate, node_id: str) -> str:
+    try:
+        return locate(url)
+    except ValueError as exc:
+        _fail(str(exc), node_id)
+
+
+def _check_inputs(node: dict, upstream: list[dict], file_exists, locate) -> None:
+    for pair in node.get("outputs", []):
+        _located(parse_output_mappings(pair)[0].destination, locate, node["id"])
+    written = {
+        _located(m.destination, locate, u["id"])
+        for u in upstream
+        for o in u.get("outputs", [])
+        for m in parse_output_mappings(o)
+    }
     piped = {p for u in upstream for p in u.get("pipe_writes", [])}
     for pair in node.get("inputs", []):
         source = parse_input_mappings(pair)[0].source
-        if source in written or any(source.startswith(w) for w in written if w.endswith("/")):
+        path = _located(source, locate, node["id"])
+        if any(path == w.rstrip("/") or (w.endswith("/") and path.startswith(w)) for w in written):
             continue
         if file_exists is not None and not file_exists(source):
             _fail(f"the input {source} is neither a project file nor written by an upstream node.", node["id"])

@@ -84,8 +84,14 @@ def check_definition(*, user, project, definition) -> tuple[dict, dict]:
             return False
         return file_services.path_kind(project=project, relpath=relpath.rstrip("/")) is not None
 
+    def locate(url: str) -> str:
+        try:
+            return file_services.resolve_acc_url(url, project=project)
+        except InvalidInput as exc:
+            raise ValueError(exc.detail) from None
+
     try:
-        return definitions.normalize(definition, specs=specs, file_exists=file_exists), specs
+        return definitions.normalize(definition, specs=specs, file_exists=file_exists, locate=locate), specs
     except definitions.DefinitionError as exc:
         raise InvalidDefinition(str(exc), node=exc.node) from None
 

@@ -172,3 +172,20 @@ def test_client_records_conf_schema_and_deterministic():
     assert node["conf_schema"] == SCHEMA and node["deterministic"] is False
     with pytest.raises(ValueError, match="deterministic"):
         WKubeTask(name="x", docker_image="img", command="true", deterministic="no")
+
+
+def test_an_upstream_output_counts_however_the_project_is_spelled():
+    definition = diamond()
+    definition["nodes"][2]["inputs"] = ["acc://a/x.txt:/code/x.txt"]  # acc://<path> is the same project's file
+
+    def locate(url):
+        rest = url.removeprefix("acc://")
+        if rest.startswith("elsewhere/"):
+            raise ValueError(f"{url} is outside project demo.")
+        return rest.removeprefix("demo/")
+
+    assert d.normalize(definition, specs=SPECS, file_exists=lambda url: False, locate=locate)
+    definition["nodes"][0]["outputs"] = ["/code/out/:acc://elsewhere/a/"]
+    with pytest.raises(d.DefinitionError, match="outside project demo") as caught:
+        d.normalize(definition, specs=SPECS, file_exists=lambda url: False, locate=locate)
+    assert caught.value.node == "a"

@@ -146,3 +146,15 @@ def test_hostile_import_is_refused_and_saves_nothing(project, alice, routines, t
     with pytest.raises(saved.InvalidDefinition, match="line 1"):
         saved.import_jobflow(project=project, user=alice, text=source, filename="wkube.py", jobflow=flow)
     assert not marker.exists() and flow.versions.count() == 1
+
+
+def test_an_output_into_another_project_is_refused_at_save(project, alice, charlie, routines):
+    from routines.models import Project
+
+    Project.objects.create(slug="other", name="Other")
+    definition = diamond(*routines)
+    definition["nodes"][0]["outputs"] = ["/code/out/:acc://other/stolen/"]
+    with pytest.raises(saved.InvalidDefinition) as caught:
+        saved.save_jobflow(project=project, user=alice, name="diamond", definition=definition)
+    assert caught.value.node == "a" and "outside project demo" in caught.value.detail
+    assert not Jobflow.objects.exists()
