@@ -16,13 +16,17 @@ from routines.limits import task_limits
 from routines.models import BaseStack, Membership, Project, Role, Routine, RoutineVersion, slug_validator
 from routines.task_spec import SpecError, canonical_hash, normalize_task
 
-
 # --- projects and members ----------------------------------------------------
+RESERVED_SLUGS = {"new"}  # /projects/new/ is the page that creates a project
+
+
 def create_project(*, user, slug: str, name: str, description: str = "") -> Project:
     try:
         slug_validator(slug)
     except Exception:
         raise InvalidInput(f"slug {slug!r} is not valid: {slug_validator.message}") from None
+    if slug in RESERVED_SLUGS:
+        raise InvalidInput(f"slug {slug!r} is reserved by the web client; choose another slug.")
     try:
         with transaction.atomic():
             project = Project.objects.create(slug=slug, name=name or slug, description=description)

@@ -43,7 +43,8 @@ def test_create_a_project_makes_its_creator_owner(signed_in, charlie):
 
 
 @pytest.mark.parametrize(
-    "slug, message", [("Bad Slug", "is not valid"), ("demo", "already exists"), ("", "This field is required")]
+    "slug, message",
+    [("Bad Slug", "is not valid"), ("demo", "already exists"), ("", "This field is required"), ("new", "reserved")],
 )
 def test_a_bad_or_taken_slug_is_shown_at_the_field(signed_in, charlie, project, slug, message):
     response = signed_in(charlie).post("/projects/new/", {"slug": slug, "name": "X"})
