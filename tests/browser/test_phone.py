@@ -91,3 +91,9 @@ def test_a_job_and_the_file_explorer_fit_a_phone(phone, start_worker, project, a
     assert_inside(page, page.get_by_label("New name"), "the rename dialog's field")
     assert_fits(page, "the file explorer with its rename dialog")
     screenshot(page, "phone-files.png")
+
+    page.keyboard.press("Escape")
+    page.goto(f"/routines/{routine.pk}/")
+    expect(page.locator("#conf-editor[data-ready]")).to_be_attached()
+    assert_fits(page, "the routine page with its Run form")
+    assert_inside(page, page.get_by_role("button", name="Run", exact=True), "the Run button")
