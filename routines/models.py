@@ -126,3 +126,24 @@ class RoutineVersion(models.Model):
 
     def __str__(self):
         return f"{self.routine} v{self.number}"
+
+
+class RoutineShare(models.Model):
+    """A routine shared with a whole project: its members (now and later) may read it and copy it.
+
+    Sharing with one person is a django-guardian object permission
+    (routines.permissions); a project is not a guardian subject, so its
+    shares are rows here.
+    """
+
+    routine = models.ForeignKey(Routine, on_delete=models.CASCADE, related_name="project_shares")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="shared_routines")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["routine", "project"], name="routine_shared_once_per_project")]
+        ordering = ["routine", "project"]
+
+    def __str__(self):
+        return f"{self.routine} shared with {self.project}"

@@ -9,7 +9,7 @@ from django.db.models import OuterRef, Subquery
 from guardian.shortcuts import get_objects_for_user
 
 from accelerator.errors import Forbidden, NotFound
-from routines.models import ROLE_RANK, Membership, Project, Role, Routine
+from routines.models import ROLE_RANK, Membership, Project, Role, Routine, RoutineShare
 
 READ, RUN, WRITE, ADMIN = Role.VIEWER, Role.MEMBER, Role.MAINTAINER, Role.OWNER
 
@@ -64,11 +64,19 @@ def visible_routines(user):
     if not user or not user.is_authenticated:
         return Routine.objects.none()
     shared = get_objects_for_user(user, "routines.view_routine", klass=Routine, accept_global_perms=False)
-    return Routine.objects.filter(project__memberships__user=user) | shared
+    with_my_projects = Routine.objects.filter(pk__in=_shared_with_my_projects(user))
+    return Routine.objects.filter(project__memberships__user=user) | shared | with_my_projects
+
+
+def _shared_with_my_projects(user):
+    """Ids of the routines shared with a project `user` belongs to (any role)."""
+    return RoutineShare.objects.filter(project__memberships__user=user).values("routine_id")
 
 
 def can_read_routine(user, routine: Routine) -> bool:
-    return has_role(user, routine.project, READ) or user.has_perm("routines.view_routine", routine)
+    if has_role(user, routine.project, READ) or user.has_perm("routines.view_routine", routine):
+        return True
+    return bool(user and user.is_authenticated) and _shared_with_my_projects(user).filter(routine=routine).exists()
 
 
 def readable_routine(user, pk) -> Routine:
@@ -113,4 +121,15 @@ def routines_shared_with(user):
     if not user or not user.is_authenticated:
         return Routine.objects.none()
     shared = get_objects_for_user(user, "routines.view_routine", klass=Routine, accept_global_perms=False)
-    return shared.exclude(project__memberships__user=user)
+    with_my_projects = Routine.objects.filter(pk__in=_shared_with_my_projects(user))
+    mine = Membership.objects.filter(user=user).values("project_id")
+    return (shared | with_my_projects).exclude(project_id__in=mine)
+
+
+def routines_shared_with_project(project: Project):
+    """Routines of other projects shared with `project` as a whole (for its pages and the jobflow builder)."""
+    return Routine.objects.filter(project_shares__project=project).exclude(project=project)
+
+
+def projects_shared_with(routine: Routine) -> list[Project]:
+    return list(Project.objects.filter(shared_routines__routine=routine).order_by("slug"))

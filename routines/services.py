@@ -13,7 +13,16 @@ from files import mappings as mapping_syntax
 from files import services as file_services
 from routines import permissions
 from routines.limits import task_limits
-from routines.models import BaseStack, Membership, Project, Role, Routine, RoutineVersion, slug_validator
+from routines.models import (
+    BaseStack,
+    Membership,
+    Project,
+    Role,
+    Routine,
+    RoutineShare,
+    RoutineVersion,
+    slug_validator,
+)
 from routines.task_spec import SpecError, canonical_hash, normalize_task
 
 # --- projects and members ----------------------------------------------------
@@ -215,6 +224,25 @@ def unshare_routine(*, routine: Routine, actor, username: str) -> None:
     if user is None or user not in permissions.routine_grantees(routine):
         raise NotFound(f"The routine is not shared with '{username}'.")
     permissions.revoke_routine_read(user, routine)
+
+
+def share_routine_with_project(*, routine: Routine, actor, slug: str) -> Project:
+    """Let every member of project `slug` (now and later) read the routine and copy it into their projects."""
+    _may_share(actor, routine)
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise NotFound(f"No project with slug '{slug}'.")
+    if project.pk == routine.project_id:
+        raise InvalidInput(f"The routine is in project '{slug}' already.")
+    RoutineShare.objects.get_or_create(routine=routine, project=project, defaults={"created_by": actor})
+    return project
+
+
+def unshare_routine_from_project(*, routine: Routine, actor, slug: str) -> None:
+    _may_share(actor, routine)
+    deleted, _ = RoutineShare.objects.filter(routine=routine, project__slug=slug).delete()
+    if not deleted:
+        raise NotFound(f"The routine is not shared with project '{slug}'.")
 
 
 def copy_routine(*, routine: Routine, user, project: Project, name: str = "") -> Routine:

@@ -63,9 +63,11 @@ def parse_member(post: QueryDict) -> tuple[dict, dict[str, list[str]]]:
     return data, errors
 
 
-def parse_username(post: QueryDict) -> tuple[str, dict[str, list[str]]]:
-    username = post.get("username", "").strip()
-    return username, {} if username else {"username": ["Enter a username."]}
+def parse_name(post: QueryDict, field: str) -> tuple[str, dict[str, list[str]]]:
+    """A username or project slug to share with; errors at `field` when empty."""
+    name = post.get(field, "").strip()
+    what = "a project's slug" if field == "slug" else "a username"
+    return name, {} if name else {field: [f"Enter {what}."]}
 
 
 # --- the routine editor -------------------------------------------------------------------------

@@ -216,29 +216,39 @@ def routine_sharing(request, pk: int):
     if request.method == "POST":
         if not can_share:
             raise Forbidden("Only owners and maintainers of the routine's project can share it.")
-        username, errors = forms.parse_username(request.POST)
-        unshare = request.POST.get("action") == "unshare"
+        action = request.POST.get("action", "share")
+        field = "slug" if action.endswith("project") else "username"
+        username, errors = forms.parse_name(request.POST, field)
         if not errors:
             try:
-                if unshare:
-                    services.unshare_routine(routine=routine, actor=request.user, username=username)
-                else:
-                    services.share_routine(routine=routine, actor=request.user, username=username)
+                _share_action(request.user, routine, action, username)
             except Forbidden:
                 raise
             except DomainError as exc:
-                errors = {"unshare" if unshare else "username": [exc.detail]}
+                errors = {action if action.startswith("unshare") else field: [exc.detail]}
             else:
                 return redirect("web-routine-sharing", pk=routine.pk)
     context = {
         "routine": routine,
         "project": routine.project,
         "grantees": permissions.routine_grantees(routine) if can_share else [],
+        "shared_projects": permissions.projects_shared_with(routine) if can_share else [],
         "can_share": can_share,
         "username": username,
         "errors": errors,
     }
     return render(request, "web/routine_sharing.html", context, status=400 if errors else 200)
+
+
+def _share_action(actor, routine, action: str, name: str) -> None:
+    if action == "share_project":
+        services.share_routine_with_project(routine=routine, actor=actor, slug=name)
+    elif action == "unshare_project":
+        services.unshare_routine_from_project(routine=routine, actor=actor, slug=name)
+    elif action == "unshare":
+        services.unshare_routine(routine=routine, actor=actor, username=name)
+    else:
+        services.share_routine(routine=routine, actor=actor, username=name)
 
 
 @page

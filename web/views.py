@@ -49,6 +49,8 @@ def project_dashboard(request, slug: str):
     context = pages.dashboard(project=project)
     context["can_author"] = permissions.has_role(request.user, project, permissions.RUN)
     context["can_manage"] = permissions.has_role(request.user, project, permissions.WRITE)
+    shared = permissions.routines_shared_with_project(project).select_related("project", "latest_version")
+    context["shared_routines"] = list(shared.order_by("project__slug", "name")[:100])
     return render(request, "web/project.html", {"project": project, **context})
 
 
@@ -106,6 +108,7 @@ def routine_page(request, pk: int):
     }
     if context["can_share"]:
         context["grantees"] = permissions.routine_grantees(routine)
+        context["shared_projects"] = permissions.projects_shared_with(routine)
     return render(request, "web/routine.html", context, status=400 if form.errors else 200)
 
 

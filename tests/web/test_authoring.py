@@ -239,3 +239,29 @@ def test_the_jobstore_missing_endpoint_lists_what_is_not_stored(api, bob, charli
     assert api(charlie).post("/api/v1/projects/demo/jobstore/missing/", body, format="json").status_code == 404
     bad = api(bob).post("/api/v1/projects/demo/jobstore/missing/", {"filenames": ["../x"]}, format="json")
     assert bad.status_code == 400
+
+
+def test_a_routine_shared_with_a_project_is_read_by_its_members_now_and_later(signed_in, alice, charlie, project):
+    from django.contrib.auth import get_user_model
+
+    routine = make_routine(project, alice)
+    lab = Project.objects.create(slug="lab", name="Lab")
+    Membership.objects.create(project=lab, user=charlie, role=Role.VIEWER)
+    shared = signed_in(alice).post(f"/routines/{routine.pk}/sharing/", {"action": "share_project", "slug": "lab"})
+    assert shared.status_code == 302
+    assert "project lab" in signed_in(alice).get(f"/routines/{routine.pk}/").content.decode()
+    assert signed_in(charlie).get(f"/routines/{routine.pk}/").status_code == 200
+    assert "greet" in signed_in(charlie).get("/projects/lab/").content.decode()
+    dave = get_user_model().objects.create_user("dave", "d@example.org", "dave-pass-123")
+    assert signed_in(dave).get(f"/routines/{routine.pk}/").status_code == 404
+    Membership.objects.create(project=lab, user=dave, role=Role.MEMBER)
+    assert signed_in(dave).get(f"/routines/{routine.pk}/").status_code == 200, "a later member reads it too"
+    signed_in(alice).post(f"/routines/{routine.pk}/sharing/", {"action": "unshare_project", "slug": "lab"})
+    assert signed_in(dave).get(f"/routines/{routine.pk}/").status_code == 404
+
+
+def test_sharing_with_an_unknown_project_is_shown_at_the_field(signed_in, alice, project):
+    routine = make_routine(project, alice)
+    response = signed_in(alice).post(f"/routines/{routine.pk}/sharing/", {"action": "share_project", "slug": "nope"})
+    assert response.status_code == 400
+    assert field_of_message(response.content.decode(), "No project with slug") == "slug"
