@@ -230,11 +230,10 @@ def append(job_id: int, text: str, *, empty: bool = False) -> None:
 
 def _save(job_id: int, seq: int, text: str, *, cursor: str | None = None) -> None:
     """The one place a LogChunk row is written: saved first, then counted, then broadcast."""
-    if cursor is None:
+    fields = {"log_bytes": F("log_bytes") + len(text)}
+    if cursor is not None:
+        fields["log_cursor"] = cursor
+    with transaction.atomic():  # the chunk and its count (and the cursor after it): both or neither; one commit
         LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
-        Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text))
-    else:
-        with transaction.atomic():  # the chunk and the cursor after it: both or neither, whenever we are killed
-            LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
-            Job.objects.filter(pk=job_id).update(log_bytes=F("log_bytes") + len(text), log_cursor=cursor)
+        Job.objects.filter(pk=job_id).update(**fields)
     events.job_log_appended(job_id, seq, text)

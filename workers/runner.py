@@ -336,8 +336,9 @@ class JobRunner:
             raise JobFailed(str(exc), error_code="image") from None
         if self.session is not None:
             sessions.started(self.session, timeout=job_spec.timeout)
-        self.writer.close()  # from now on the supervisor writes the log
-        if not transition(self.job.pk, Status.RUNNING, reason="started", backend_state=self.state, image=image or ""):
+        running = transition(self.job.pk, Status.RUNNING, reason="started", backend_state=self.state, image=image or "")
+        self.writer.close()  # its last lines are stored before the supervisor, which writes the log from now on, hears
+        if not running:
             self.writer = logs.LogWriter(self.job.pk, secrets=self.secrets.values())
             raise JobCancelled
         supervisor.announce(self.job.pk, self.backend.name)

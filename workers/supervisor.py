@@ -35,7 +35,7 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accelerator.celery import app as celery_app
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 FINISH_JOB_TASK = "workers.tasks.finish_job_task"
 _LOST = -1  # the exit code a watcher gives when the engine has no record of how the job ended
+_ANNOUNCE_GRACE = 2.0  # s: a resync leaves a job that started this recently to its worker's announcement
 _HANDED_KEPT = 120.0  # s: a job handed over is not adopted again meanwhile (unless its finish task was lost)
 
 
@@ -120,7 +121,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         listener = await self._subscribe()
-        await self._resync()
+        await self._resync(grace=0.0)  # at start every RUNNING job, also one started a moment ago
         if on_ready:
             on_ready()
         loops = [
@@ -183,9 +184,9 @@ class Supervisor:
                 except Exception:
                     log.warning("supervisor: cannot resubscribe yet", exc_info=True)
 
-    async def _resync(self) -> None:
+    async def _resync(self, grace: float = _ANNOUNCE_GRACE) -> None:
         """Adopt every RUNNING job of this backend nobody follows (after a restart, or a lost announcement)."""
-        running = await self._db(_running_ids, self.backend.name)
+        running = await self._db(_running_ids, self.backend.name, grace)
         await self._adopt([i for i in running if i not in self.followed])
 
     async def _adopt(self, ids: list[int]) -> None:
@@ -404,8 +405,15 @@ def _in_thread(fn, *args):
     return fn(*args)
 
 
-def _running_ids(backend: str) -> list[int]:
-    return list(Job.objects.filter(status=Status.RUNNING, backend=backend).values_list("pk", flat=True))
+def _running_ids(backend: str, grace: float) -> list[int]:
+    """RUNNING jobs of `backend`, but for those that started less than `grace` s ago: the worker that started
+    one announces it once its last log lines are stored, and the supervisor must not begin the log before them."""
+    settled = timezone.now() - dt.timedelta(seconds=grace)
+    return list(
+        Job.objects.filter(status=Status.RUNNING, backend=backend)
+        .filter(Q(running_at__isnull=True) | Q(running_at__lte=settled))
+        .values_list("pk", flat=True)
+    )
 
 
 def _load(ids: list[int], backend: str) -> list[dict]:
