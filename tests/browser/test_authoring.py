@@ -297,3 +297,26 @@ def test_bad_input_on_each_form_shows_at_its_field_and_saves_nothing(tab, projec
     expect(page.get_by_label("Output mappings")).to_be_visible()  # the Advanced section opened at its error
     assert not Routine.objects.filter(name="broken").exists()
     assert not Job.objects.exists()
+
+
+def test_the_authoring_pages_fit_a_phone(browser, web_server, project, alice):
+    from tests.web.conftest import make_routine
+
+    routine = make_routine(project, alice)
+    context = browser.new_context(base_url=web_server.url, viewport={"width": 390, "height": 844})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    sign_in(page, "alice", "alice-pass-123")
+    for url in [
+        "/projects/new/",
+        "/projects/demo/members/",
+        "/projects/demo/routines/new/",
+        f"/routines/{routine.pk}/edit/",
+        f"/routines/{routine.pk}/versions/1/",
+        f"/routines/{routine.pk}/sharing/",
+    ]:
+        page.goto(url)
+        page.wait_for_load_state("load")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{url} is {overflow}px wider than the phone"
+    context.close()
