@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from routines import services
 from routines.models import BaseStack, Membership, Project, Role, Routine
 from tests.web.conftest import make_routine
 
@@ -265,3 +266,16 @@ def test_sharing_with_an_unknown_project_is_shown_at_the_field(signed_in, alice,
     response = signed_in(alice).post(f"/routines/{routine.pk}/sharing/", {"action": "share_project", "slug": "nope"})
     assert response.status_code == 400
     assert field_of_message(response.content.decode(), "No project with slug") == "slug"
+
+
+def test_the_job_page_links_the_version_it_ran_even_after_an_edit(signed_in, alice, project):
+    from workers import dispatch
+
+    routine = make_routine(project, alice, command="echo one")
+    job = dispatch.run_routine(routine=routine, user=alice)
+    task = {"name": "greet", "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "echo two"}}
+    services.save_routine(project=project, user=alice, task=task, routine=routine)  # version 2
+    page = signed_in(alice).get(f"/jobs/{job.pk}/").content.decode()
+    assert f'href="/routines/{routine.pk}/versions/1/" id="version-link">v1<' in page
+    version = signed_in(alice).get(f"/routines/{routine.pk}/versions/1/").content.decode()
+    assert "echo one" in version and "echo two" not in version.split('id="versions"')[0]
