@@ -97,7 +97,14 @@ def test_a_routine_from_an_image_with_a_schema_previews_its_form_and_runs(tab, s
     expect(page.get_by_label("A container image")).to_be_checked()
     page.get_by_label("Container image", exact=True).fill("acc-test/busybox:latest")
     page.get_by_label("None: everything is in the image").check()
-    page.get_by_label("Command", exact=True).fill('echo "counted to $COUNT"')
+    page.get_by_label("Command", exact=True).fill('echo "$GREETING, counted to $COUNT"')
+    page.get_by_role("button", name="Add a conf row").click()
+    page.get_by_label("Conf name 1").fill("GREETING")
+    page.get_by_label("Conf value 1").fill("hello")
+    page.get_by_role("button", name="Add a conf row").click()
+    page.get_by_label("Conf name 2").fill("UNUSED")
+    page.get_by_role("button", name="Remove conf row 2").click()
+    expect(page.get_by_label("Conf name 2")).to_have_count(0)
     page.get_by_label("Cores").fill("0.5")
     page.get_by_label("Memory", exact=True).fill("128")
     page.get_by_label("Timeout", exact=True).fill("5")
@@ -118,6 +125,7 @@ def test_a_routine_from_an_image_with_a_schema_previews_its_form_and_runs(tab, s
     routine = Routine.objects.get(project=project, name="counter")
     spec = routine.latest_version.spec
     assert spec["conf_schema"] == SCHEMA
+    assert spec["conf"] == {"GREETING": "hello"}
     assert spec["resources"] == {"required_cores": 0.5, "required_ram": 128 * 2**20, "timeout": 300}
 
     expect(page.locator("#conf-editor[data-ready]")).to_be_attached()
@@ -126,7 +134,7 @@ def test_a_routine_from_an_image_with_a_schema_previews_its_form_and_runs(tab, s
     job_id = job_id_of(page)
     wait_for_status(job_id, "SUCCEEDED", timeout=120)
     expect(page.locator("#status-badge")).to_have_text("SUCCEEDED", timeout=30_000)
-    expect(page.locator("#log")).to_contain_text("counted to 4")
+    expect(page.locator("#log")).to_contain_text("hello, counted to 4")
     expect(page.get_by_role("link", name="v1")).to_have_attribute("href", f"/routines/{routine.pk}/versions/1/")
 
 
