@@ -279,3 +279,26 @@ def test_the_job_page_links_the_version_it_ran_even_after_an_edit(signed_in, ali
     assert f'href="/routines/{routine.pk}/versions/1/" id="version-link">v1<' in page
     version = signed_in(alice).get(f"/routines/{routine.pk}/versions/1/").content.decode()
     assert "echo one" in version and "echo two" not in version.split('id="versions"')[0]
+
+
+def test_a_copy_takes_its_uploaded_code_along_and_the_diff_lists_changed_files(signed_in, alice, charlie, project):
+    from files import jobstore
+    from tests.files.helpers import put_folder
+
+    one = put_folder(project, {"Dockerfile": (b"FROM busybox\n", 0o100644), "main.py": (b"print(1)\n", 0o100644)})
+    two = put_folder(project, {"Dockerfile": (b"FROM busybox\n", 0o100644), "run.py": (b"print(2)\n", 0o100644)})
+    form = {**IMAGE_FORM, "stack_kind": "docker_filename", "code_kind": "upload", "output_mappings": ""}
+    client = signed_in(alice)
+    client.post("/projects/demo/routines/new/", {**form, "repo_url": f"s3accjobstore://manifest_{one}.json"})
+    routine = Routine.objects.get(name="count")
+    client.post(f"/routines/{routine.pk}/edit/", {**form, "repo_url": f"s3accjobstore://manifest_{two}.json"})
+    diff = client.get(f"/routines/{routine.pk}/versions/2/").content.decode()
+    assert "+ run.py (added)" in diff and "- main.py (removed)" in diff and "Dockerfile (" not in diff
+
+    lab = Project.objects.create(slug="lab", name="Lab")
+    Membership.objects.create(project=lab, user=charlie, role=Role.MEMBER)
+    client.post(f"/routines/{routine.pk}/sharing/", {"action": "share", "username": "charlie"})
+    copied = signed_in(charlie).post(f"/routines/{routine.pk}/copy/", {"project": "lab", "name": "mine"})
+    assert copied.status_code == 302
+    assert jobstore.exists(project=lab, filename=f"manifest_{two}.json")
+    assert Routine.objects.get(project=lab, name="mine").latest_version.spec["code"]["url"].endswith(f"{two}.json")
