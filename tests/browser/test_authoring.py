@@ -209,6 +209,7 @@ def test_a_routine_from_an_uploaded_folder_runs_on_docker_and_an_edit_makes_vers
     expect(command).to_contain_text("- ls data && echo version-one")
     expect(command).to_contain_text("+ ls data && echo version-two")
     expect(page.locator(".diff-section")).to_have_count(1)
+    screenshot(page, "routine-versions.png")
 
     # the same folder again: every file is already stored, nothing is sent
     page.goto(f"/routines/{routine.pk}/edit/")
