@@ -9,7 +9,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accelerator.errors import DomainError, Forbidden
-from files import services as file_services
 from jobflows import saved
 from routines import permissions
 from routines.models import Role
@@ -58,22 +57,6 @@ def _pinned(user, project, definition) -> list[dict]:
     ]
 
 
-def _project_files(project) -> list[str]:
-    """acc:// names of the files at the top of the project and one folder down (input suggestions)."""
-    found = []
-    try:
-        top = file_services.list_folder(project=project, relpath="")["entries"]
-        for entry in top[:100]:
-            if entry["type"] == "folder":
-                inner = file_services.list_folder(project=project, relpath=entry["path"])["entries"]
-                found += [e["path"] for e in inner[:50] if e["type"] == "file"]
-            else:
-                found.append(entry["path"])
-    except DomainError:
-        pass
-    return [f"acc://{project.slug}/{path}" for path in found[:300]]
-
-
 def _render_builder(request, project, *, jobflow=None, name="", description="", definition=None, error=None):
     definition = definition or {"format": "acc-jobflow/1", "nodes": [], "edges": []}
     config = {
@@ -82,7 +65,6 @@ def _render_builder(request, project, *, jobflow=None, name="", description="", 
         "pinned": _pinned(request.user, project, definition),
         "definition": definition,
         "error": error,
-        "files": _project_files(project),
     }
     context = {
         "project": project,

@@ -1,7 +1,10 @@
 /* The jobflow builder: routines dragged (or added from a list) onto a cytoscape canvas, linked by dragging from
  * one node to another (cytoscape-edgehandles) or from the "Runs after" checkboxes, laid out by dagre. The model
  * (nodes, edges) is the source of truth; the canvas and the side panel are redrawn from it. On save the
- * definition goes to the server as JSON in a hidden field; the server's error comes back with its node. */
+ * definition goes to the server as JSON in a hidden field; the server's error comes back with its node.
+ * A node's conf override is a json-editor form of its routine's conf schema (static/js/jsoneditor_setup.js, as
+ * on the Run form), or a key/value editor for a routine without one; its input mappings are chosen in the
+ * project file picker (static/js/picker.js, as on the Run form). */
 (function () {
   "use strict";
 
@@ -43,9 +46,6 @@
       order.push(n.id);
     });
     (cfg.definition.edges || []).forEach(function (e) { edges.push([e[0], e[1]]); });
-
-    var datalist = document.getElementById("project-files");
-    (cfg.files || []).forEach(function (f) { datalist.appendChild(el("option", { value: f })); });
 
     var cy = window.cytoscape({
       container: holder,
@@ -234,6 +234,54 @@
       box.hidden = !message;
     }
 
+    // --- input mappings: one row per mapping, its container path editable ------------------------------------
+    function splitInput(pair) {
+      var cut = pair.indexOf(":", "acc://".length);
+      return cut < 0 ? [pair, ""] : [pair.slice(0, cut), pair.slice(cut + 1)];
+    }
+
+    function renderInputs(node) {
+      var list = document.getElementById("input-list");
+      list.textContent = "";
+      node.inputs.forEach(function (pair, i) {
+        var parts = splitInput(pair);
+        var li = el("li", { class: "input-row" });
+        li.appendChild(el("code", { class: "input-source" }, parts[0]));
+        var label = el("label", {}, "Container path ");
+        var input = el("input", { type: "text", class: "input-target", "aria-label": "Container path for " + parts[0] });
+        input.value = parts[1];
+        input.addEventListener("change", function () {
+          clearServerError();
+          node.inputs[i] = parts[0] + ":" + input.value.trim();
+        });
+        label.appendChild(input);
+        var button = el("button", { type: "button", class: "secondary small", "aria-label": "Remove input " + parts[0] }, "×");
+        button.addEventListener("click", function () { node.inputs.splice(i, 1); renderPanel(); });
+        li.append(label, button);
+        list.appendChild(li);
+      });
+    }
+
+    function addPicked(entries) {
+      var node = selected && nodes[selected];
+      if (!node) return;
+      var added = [];
+      entries.forEach(function (entry) {
+        var folder = entry.type === "folder";
+        var source = "acc://" + cfg.project + "/" + entry.path + (folder ? "/" : "");
+        if (node.inputs.some(function (pair) { return splitInput(pair)[0] === source; })) return;
+        node.inputs.push(source + ":/code/inputs/" + entry.path + (folder ? "/" : ""));
+        added.push(entry.path);
+      });
+      clearServerError();
+      renderPanel();
+      if (added.length) {
+        say(node.id + " now reads " + added.join(", ") + ".");
+        var targets = document.querySelectorAll("#input-list .input-target");
+        if (targets.length) targets[targets.length - 1].focus(); /* its container path, to change it at once */
+      }
+    }
+
     function listWithRemove(list, items, label, onRemove) {
       list.textContent = "";
       items.forEach(function (item, i) {
@@ -249,6 +297,7 @@
     function renderPanel() {
       document.getElementById("panel-empty").hidden = !!selected;
       if (!selected) {
+        dropConfForm();
         panel.hidden = true;
         document.getElementById("panel-title").textContent = "Node";
         return;
@@ -263,9 +312,7 @@
       renderNewer(node);
       renderAfter(node);
       renderConf(node, routine);
-      listWithRemove(document.getElementById("input-list"), node.inputs, "Remove input", function (i) {
-        node.inputs.splice(i, 1); renderPanel();
-      });
+      renderInputs(node);
       listWithRemove(document.getElementById("output-list"), node.outputs, "Remove output", function (i) {
         node.outputs.splice(i, 1); renderPanel();
       });
@@ -354,12 +401,105 @@
       return label;
     }
 
+    // --- the conf override: a form generated from the routine's schema --------------------------------------
+    var confForm = null; // {editor, node, routine, fields, key} while the panel shows a schema form
+
+    function toEnv(value) {
+      return typeof value === "string" ? value : JSON.stringify(value);
+    }
+
+    /* a conf string (conf reaches jobs as environment text) as its property's type, when it reads as one */
+    function typed(raw, prop) {
+      if (typeof raw !== "string" || !prop || typeof prop !== "object") return raw;
+      try {
+        if (prop.type === "integer" && /^\s*-?\d+\s*$/.test(raw)) return parseInt(raw, 10);
+        if (prop.type === "number" && raw.trim() !== "" && !isNaN(Number(raw))) return Number(raw);
+        if (prop.type === "boolean" && /^\s*(true|false)\s*$/i.test(raw)) return raw.trim().toLowerCase() === "true";
+        if (prop.type === "array" || prop.type === "object") return JSON.parse(raw);
+      } catch (e) { /* shown as written; the form marks it */ }
+      return raw;
+    }
+
+    /* what the node gets when it overrides nothing: the routine's conf, else the schema's default */
+    function baseValue(routine, name, prop) {
+      if (routine.conf && routine.conf[name] !== undefined) return typed(routine.conf[name], prop);
+      return prop && typeof prop === "object" ? prop["default"] : undefined;
+    }
+
+    function formFields(node, routine) {
+      var props = (routine.schema && routine.schema.properties) || {};
+      return Object.keys(props).filter(function (name) {
+        return RESERVED.indexOf(name) < 0 && !node.pipe_inputs[name] && props[name] && typeof props[name] === "object";
+      });
+    }
+
+    /* the form's value -> the node's override: only what differs from what the routine gives anyway */
+    function syncConf() {
+      if (!confForm) return;
+      var node = confForm.node, props = confForm.routine.schema.properties;
+      var value = confForm.editor.getValue() || {};
+      var before = JSON.stringify(node.conf);
+      confForm.fields.forEach(function (name) {
+        if (node.pipe_inputs[name]) return; /* now read from the pipe, not set here */
+        var v = value[name];
+        if (v === undefined || v === null || v === "" ||
+            JSON.stringify(v) === JSON.stringify(baseValue(confForm.routine, name, props[name]))) {
+          delete node.conf[name];
+        } else {
+          node.conf[name] = toEnv(v);
+        }
+      });
+      if (JSON.stringify(node.conf) !== before) clearServerError();
+    }
+
+    function dropConfForm() {
+      if (!confForm) return;
+      syncConf();
+      confForm.editor.destroy();
+      confForm = null;
+      var holder = document.getElementById("conf-editor");
+      holder.textContent = "";
+      holder.hidden = true;
+    }
+
+    function schemaForm(node, routine) {
+      var fields = formFields(node, routine);
+      var key = [routine.routine, routine.version, fields.join(",")].join("|");
+      if (confForm && confForm.node === node && confForm.key === key) return;
+      dropConfForm();
+      var schema = JSON.parse(JSON.stringify(routine.schema));
+      Object.keys(schema.properties).forEach(function (name) {
+        if (fields.indexOf(name) < 0) delete schema.properties[name];
+      });
+      if (Array.isArray(schema.required)) schema.required = schema.required.filter(function (n) { return fields.indexOf(n) >= 0; });
+      var values = {};
+      fields.forEach(function (name) {
+        var prop = schema.properties[name];
+        var v = node.conf[name] !== undefined ? typed(node.conf[name], prop) : baseValue(routine, name, routine.schema.properties[name]);
+        if (v !== undefined) values[name] = v;
+      });
+      var holder = document.getElementById("conf-editor");
+      holder.hidden = false;
+      var editor = window.AccJsonEditor.create(holder, { schema: window.AccJsonEditor.formSchema(schema, values) });
+      var form = { editor: editor, node: node, routine: routine, fields: fields, key: key };
+      confForm = form;
+      editor.on("change", function () { if (confForm === form) syncConf(); });
+      editor.on("ready", function () { holder.dataset.ready = "1"; });
+    }
+
     function renderConf(node, routine) {
       var box = document.getElementById("conf-fields");
       box.textContent = "";
       var props = (routine.schema && routine.schema.properties) || {};
-      var names = Object.keys(props);
-      Object.keys(routine.conf || {}).concat(Object.keys(node.conf)).forEach(function (name) {
+      var useForm = !!(routine.schema && window.AccJsonEditor && formFields(node, routine).length);
+      document.getElementById("conf-help").textContent = useForm
+        ? "A form from the routine's conf schema, filled with the routine's values; what you change is this node's override."
+        : "Variables the node sets over the routine's conf (the routine's value shows when empty).";
+      if (useForm) schemaForm(node, routine);
+      else dropConfForm();
+      var names = useForm ? [] : Object.keys(props);
+      (useForm ? [] : Object.keys(routine.conf || {})).concat(Object.keys(node.conf)).forEach(function (name) {
+        if (useForm && props[name]) return; /* in the form */
         if (names.indexOf(name) < 0 && RESERVED.indexOf(name) < 0 && !node.pipe_inputs[name]) names.push(name);
       });
       names.forEach(function (name) {
@@ -388,7 +528,7 @@
         row.append(nameLabel, valueLabel, add);
         box.appendChild(row);
       }
-      if (!names.length && routine.schema) box.appendChild(el("p", { class: "muted" }, "This routine has no settings."));
+      if (!names.length && !useForm && routine.schema) box.appendChild(el("p", { class: "muted" }, "This routine has no settings."));
     }
 
     // --- controls -----------------------------------------------------------------------------------------
@@ -412,6 +552,9 @@
       renderPanel();
     }
     document.getElementById("add-input").addEventListener("click", function () { addPair("input-source", "input-target", "inputs"); });
+    document.getElementById("pick-inputs").addEventListener("click", function () {
+      if (selected && window.AccPicker) window.AccPicker.open(cfg.project, addPicked);
+    });
     document.getElementById("add-output").addEventListener("click", function () { addPair("output-source", "output-target", "outputs"); });
     document.getElementById("add-pipe-write").addEventListener("click", function () {
       var input = document.getElementById("pipe-write");
@@ -457,6 +600,7 @@
     });
 
     document.getElementById("builder-form").addEventListener("submit", function () {
+      syncConf(); /* json-editor tells of a change a frame later: take the form's value now */
       document.getElementById("definition").value = JSON.stringify(definition());
     });
 

@@ -173,7 +173,8 @@ def test_build_with_the_keyboard_only(tab, start_worker, project, alice, api, ro
 
     # a value the routine's schema refuses comes back from the server at its node
     page.get_by_label("Node to edit").select_option("count")
-    page.get_by_label("N", exact=True).focus()
+    page.get_by_label("N", exact=True).focus()  # the form shows the routine's value, 1
+    keys.press("Control+a")
     keys.type("zero")
     page.get_by_label("Jobflow name").focus()
     keys.type("diamond by keyboard")
