@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -24,6 +25,11 @@ from backends.usage import groups_usage
 from backends.watch import Watcher
 
 _READ = 256 * 1024
+_BLOCK = 64 * 1024  # holes are punched in whole steps of this (a multiple of every file system's block size)
+_KEEP_SIZE, _PUNCH_HOLE = 0x01, 0x02  # fallocate(2) modes
+_libc = ctypes.CDLL(None, use_errno=True)
+_fallocate = _libc.fallocate
+_fallocate.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 _RECHECK = 1.0  # a quiet log is looked at this often anyway (the end of its process is not a file event)
 
 
@@ -117,6 +123,22 @@ class LocalWatcher(Watcher):
         woken = self._by_path.get(state.get("log_path", ""))
         if woken is not None:
             woken.set()
+
+    def shipped(self, state: dict, cursor: str) -> None:
+        """Give the disk blocks of `output.log` before `cursor` back (a hole: the size and every offset stay), so a
+        job that prints for days holds on disk only what is not stored yet, not its whole output."""
+        end = int(cursor or 0) // _BLOCK * _BLOCK
+        if end <= state.get("punched", 0) or "log_path" not in state:
+            return
+        try:
+            fd = os.open(state["log_path"], os.O_WRONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if _fallocate(fd, _PUNCH_HOLE | _KEEP_SIZE, 0, end) == 0:
+                state["punched"] = end
+        finally:
+            os.close(fd)
 
     async def stop(self, state: dict, *, grace: float, outputs: bool = True) -> None:
         if not alive(state):

@@ -47,6 +47,9 @@ class Watcher(abc.ABC):
     def ended(self, state: dict) -> None:  # noqa: B027 - most engines end their log stream themselves
         """`wait` returned: a `logs` iterator of this job that waits for more may look one last time now."""
 
+    def shipped(self, state: dict, cursor: str) -> None:  # noqa: B027 - most engines keep (and cap) logs themselves
+        """The output up to `cursor` is stored for good: an engine that keeps it on our disk may let it go."""
+
     @abc.abstractmethod
     async def stop(self, state: dict, *, grace: float, outputs: bool = True) -> None:
         """Ask the job to end (TERM), and kill it after `grace` seconds; returns without waiting for the end.

@@ -303,6 +303,7 @@ class Supervisor:
             f.ship.total = await self._db(
                 partial(logs.store, f.job_id, seq, text, cursor, total=f.ship.total), writes=True
             )
+            self.watcher.shipped(f.state, cursor)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)

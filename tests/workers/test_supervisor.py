@@ -1,6 +1,7 @@
 """Running jobs belong to the supervisor: a worker slot is free once its job runs, and neither a killed
 supervisor nor a killed worker loses, repeats or strands a job (issue 14)."""
 
+import os
 import time
 from datetime import timedelta
 
@@ -100,3 +101,26 @@ def test_a_job_whose_worker_died_just_after_starting_it_runs_once_to_its_true_en
     assert job.events.filter(status="RUNNING").count() == 1
     assert job.events.filter(status="MAPPING_INPUTS").count() == 1  # it started once
     nothing_left(backend, job)
+
+
+def test_a_local_jobs_output_takes_disk_only_until_it_is_stored(start_worker, api, project, alice):
+    """output.log keeps its size and offsets, but the blocks of what is stored go back to the disk while the job
+    still runs: a job that prints for days does not fill the worker's disk."""
+    start_worker("local")
+    size = 8 * 1024 * 1024
+    command = f"yes 0123456789abcdef0123456789abcdef | head -c {size}; echo; echo end-of-output; sleep 60"
+    job_id = run(api, alice, make_routine(project, alice, command))
+    wait_for_status(job_id, "RUNNING", timeout=60)
+    deadline = time.monotonic() + 120
+    while "end-of-output" not in log_text(api, alice, job_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "end-of-output" in log_text(api, alice, job_id)
+    path = Job.objects.get(pk=job_id).backend_state["log_path"]
+    deadline = time.monotonic() + 10
+    while os.stat(path).st_blocks * 512 > 512 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the hole follows the last stored chunk
+    on_disk = os.stat(path)
+    assert on_disk.st_size > size  # every offset stays valid for a resume...
+    assert on_disk.st_blocks * 512 <= 512 * 1024, on_disk  # ...but the stored output no longer takes disk space
+    api(alice).post(f"/api/v1/jobs/{job_id}/cancel/")
+    assert wait_for_status(job_id, "CANCELLED", timeout=30).status == "CANCELLED"
