@@ -102,6 +102,8 @@ def parse_wkube(source: str) -> dict:
         module = ast.parse(source)
     except SyntaxError as exc:
         raise DefinitionError(f"wkube.py line {exc.lineno}: not valid Python ({exc.msg}).", line=exc.lineno) from None
+    except (RecursionError, MemoryError, ValueError):  # absurd nesting, NUL bytes: nothing an export writes
+        raise DefinitionError("wkube.py is nested too deeply or holds NUL bytes; it is not of the exported shape.")
     tasks: dict[str, _Task] = {}
     for i, stmt in enumerate(module.body):
         if i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
@@ -135,7 +137,7 @@ def _assignment(stmt: ast.Assign, tasks: dict) -> None:
             _refuse(kw.value, f"WKubeTask keyword {kw.arg or '**'} is not accepted here.")
         try:
             keywords[kw.arg] = ast.literal_eval(kw.value)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             _refuse(kw.value, f"{kw.arg}= must be a literal value (text, number, True/False, list or dict).")
     name = stmt.targets[0].id
     if name in tasks:

@@ -189,3 +189,16 @@ def test_an_upstream_output_counts_however_the_project_is_spelled():
     with pytest.raises(d.DefinitionError, match="outside project demo") as caught:
         d.normalize(definition, specs=SPECS, file_exists=lambda url: False, locate=locate)
     assert caught.value.node == "a"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from acc_client import WKubeTask\nflow = WKubeTask(name=" + "1+" * 200_000 + "1)\n",  # the parser recurses
+        "from acc_client import WKubeTask\nflow = WKubeTask(name=" + "-" * 200_000 + "1)\n",  # literal_eval recurses
+        "from acc_client import WKubeTask\nflow = WKubeTask(name='a'\x00)\n",
+    ],
+)
+def test_an_absurd_wkube_gets_a_clear_refusal_not_a_crash(source):
+    with pytest.raises(d.DefinitionError):
+        wkube.parse_wkube(source)
