@@ -111,3 +111,29 @@ def test_a_nodes_input_comes_from_the_picker_and_its_conf_from_the_schema_form(t
     page.get_by_label("Node to edit").select_option("report")
     expect(page.get_by_label("Count")).to_have_value("7")
     expect(page.get_by_label("Greeting")).to_have_value("bonjour")
+
+
+def test_a_routine_without_a_schema_keeps_the_key_value_editor(tab, project, alice):
+    task = {
+        "name": "plain",
+        "job_kwargs": {"docker_image": "acc-test/busybox:latest", "command": "echo $WHO", "conf": {"WHO": "world"}},
+    }
+    routine = routine_services.save_routine(project=project, user=alice, task=task)
+    page = tab
+    sign_in(page, "alice", "alice-pass-123")
+    page.goto("/projects/demo/jobflows/new/")
+    page.get_by_label("Routine to add").select_option(f"{routine.pk}:1")
+    page.get_by_role("button", name="Add node").click()
+    expect(page.locator("#conf-editor")).to_be_hidden()
+    who = page.get_by_label("WHO")
+    expect(who).to_have_attribute("placeholder", "default: world")
+    who.fill("you")
+    page.get_by_label("New variable").fill("LOUD")
+    page.get_by_label("Value", exact=True).fill("yes")
+    page.get_by_role("button", name="Add variable").click()
+    expect(page.get_by_label("LOUD")).to_have_value("yes")
+    page.get_by_label("Jobflow name").fill("plain flow")
+    page.get_by_role("button", name="Save jobflow").click()
+    expect(page.get_by_role("heading", name=re.compile("^plain flow"))).to_be_visible()
+    node = Jobflow.objects.get(name="plain flow").latest_version.definition["nodes"][0]
+    assert node["conf"] == {"WHO": "you", "LOUD": "yes"}
