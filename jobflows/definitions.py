@@ -230,6 +230,12 @@ def _check_conf(node: dict, spec: dict) -> None:
     props = schema.get("properties") or {}
     conf = {**(spec.get("conf") or {}), **node.get("conf", {}), **node.get("pipe_inputs", {})}
     for name, raw in {**node.get("conf", {}), **node.get("pipe_inputs", {})}.items():
+        if _secret(props.get(name)):
+            _fail(
+                f"{name} is a secret of this routine: a saved jobflow never stores secrets. Leave it out here; "
+                "the routine's jobs get it where secrets are given (the Run form, a job's secrets).",
+                node["id"],
+            )
         if name not in props:
             if schema.get("additionalProperties") is False:
                 _fail(f"{name} is not a setting of this routine (its schema allows {', '.join(props)}).", node["id"])
@@ -239,8 +245,14 @@ def _check_conf(node: dict, spec: dict) -> None:
         if error is not None:
             _fail(f"{name}={raw!r} is refused by the routine's schema: {error.message}.", node["id"])
     for name in schema.get("required") or []:
-        if name not in conf and not (isinstance(props.get(name), dict) and "default" in props[name]):
+        has_default = isinstance(props.get(name), dict) and "default" in props[name]
+        if name not in conf and not _secret(props.get(name)) and not has_default:
             _fail(f"{name} is required by the routine's schema: set it in the conf override.", node["id"])
+
+
+def _secret(prop) -> bool:
+    """A top-level property the Run form treats as a secret (`"format": "password"` or `"writeOnly": true`)."""
+    return isinstance(prop, dict) and (prop.get("format") == "password" or prop.get("writeOnly") is True)
 
 
 def _located(url: str, locate, node_id: str) -> str:

@@ -429,7 +429,9 @@
     function formFields(node, routine) {
       var props = (routine.schema && routine.schema.properties) || {};
       return Object.keys(props).filter(function (name) {
-        return RESERVED.indexOf(name) < 0 && !node.pipe_inputs[name] && props[name] && typeof props[name] === "object";
+        var prop = props[name];
+        var secret = prop && (prop.format === "password" || prop.writeOnly === true); // never stored in a definition
+        return RESERVED.indexOf(name) < 0 && !node.pipe_inputs[name] && prop && typeof prop === "object" && !secret;
       });
     }
 

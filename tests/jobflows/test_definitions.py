@@ -202,3 +202,16 @@ def test_an_upstream_output_counts_however_the_project_is_spelled():
 def test_an_absurd_wkube_gets_a_clear_refusal_not_a_crash(source):
     with pytest.raises(d.DefinitionError):
         wkube.parse_wkube(source)
+
+
+def test_a_saved_jobflow_never_stores_a_secret():
+    secret_schema = {
+        "type": "object",
+        "properties": {"TOKEN": {"type": "string", "format": "password"}, "N": {"type": "integer"}},
+        "required": ["TOKEN"],
+    }
+    specs = {**SPECS, (2, 3): {**SPECS[(2, 3)], "spec": {**SPECS[(2, 3)]["spec"], "conf_schema": secret_schema}}}
+    with pytest.raises(d.DefinitionError, match="TOKEN is a secret") as caught:
+        d.normalize(diamond(conf={"N": "5", "TOKEN": "hunter22"}), specs=specs, file_exists=lambda url: False)
+    assert "hunter22" not in str(caught.value)
+    d.normalize(diamond(conf={"N": "5"}), specs=specs, file_exists=lambda url: False)  # a required secret is no refusal
