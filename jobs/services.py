@@ -27,20 +27,23 @@ def new_job(
     flow_run=None,
     node_key: str = "",
     project=None,
+    check_quota: bool = True,
 ) -> Job:
     """An unsaved job in its first state: QUEUED when it can run now, PENDING when it waits for others.
 
     The job runs in `project` (default: its routine's). A hosted model's run
-    lives in the launcher's project, whose files it reads and writes.
+    lives in the launcher's project, whose files it reads and writes. A job its project's quota could never
+    start is refused, unless the caller checks that later (`check_quota=False`).
     """
     timeout = int(resources.get("timeout") or settings.ACC_DEFAULT_TIMEOUT)
     if not 1 <= timeout <= settings.ACC_MAX_TIMEOUT:
         raise InvalidInput(f"timeout must be between 1 and {settings.ACC_MAX_TIMEOUT} seconds, got {timeout}.")
     sessions.check_dispatch(user=user, conf=conf)
     project = project or version.routine.project
-    quotas.refuse_if_never_fits(
-        project=project, cores=resources.get("required_cores"), ram=resources.get("required_ram")
-    )
+    if check_quota:
+        quotas.refuse_if_never_fits(
+            project=project, cores=resources.get("required_cores"), ram=resources.get("required_ram")
+        )
     now = timezone.now()
     return Job(
         project=project,
@@ -74,12 +77,13 @@ def create_job(*, reason: str = "", **fields) -> Job:
     return save_new(job, reason=reason or f"submitted by {job.user}")
 
 
-def enqueue(job_id: int, *, delay: float = 0, project_id: int | None = None) -> None:
+def enqueue(job_id: int, *, delay: float = 0, project_id: int | None = None) -> int:
     """A QUEUED job joins the fair queue (jobs.scheduler), which sends its start task when its turn comes.
 
     With `delay` (a retry's backoff) it is not admitted before then
     (`start_after`, unless already set) and a pass is asked for at that time.
-    With its `project_id`, a job alone in the queue is admitted in one statement.
+    With its `project_id`, a job alone in the queue is admitted in one statement (no quota applies then).
+    Returns how many jobs were admitted at once (0 inside a transaction, but for that one statement).
     """
     if delay > 0:
         start_after = timezone.now() + timedelta(seconds=delay)
@@ -87,10 +91,10 @@ def enqueue(job_id: int, *, delay: float = 0, project_id: int | None = None) -> 
             start_after=start_after, wait_reason=_backoff_reason(start_after)
         )
         scheduler.admit_later(delay)
-    elif project_id is not None:
-        scheduler.admit_new(job_id, project_id)
-    else:
-        scheduler.admit()
+        return 0
+    if project_id is not None:
+        return scheduler.admit_new(job_id, project_id)
+    return scheduler.admit()
 
 
 def _backoff_reason(start_after) -> str:

@@ -12,6 +12,7 @@ from builds import cache
 from files import services as file_services
 from jobflows import dag
 from jobflows import services as flow_services
+from jobs import quotas
 from jobs.backend_spec import workdir_for
 from jobs.models import Job
 from jobs.services import enqueue, new_job, save_new
@@ -35,6 +36,7 @@ def submit_job(
         resources=resources,
         force_build=force_build,
         project=project,
+        check_quota=False,  # below, and only for a job that is to run: no query when it starts at once
     )
     decision = cache.lookup(job, remote=False)  # a request never waits on git or the container engine
     for field, value in decision.fields().items():
@@ -52,8 +54,8 @@ def submit_job(
         elif decision.live is not None:
             live_id = decision.live.pk
             transaction.on_commit(lambda: cache.release_joiners(live_id))  # it may have ended meanwhile
-        else:
-            enqueue(job.pk, project_id=job.project_id)  # admitted in this transaction when nothing else waits
+        elif not enqueue(job.pk, project_id=job.project_id):  # admitted in this transaction when alone, quota-free
+            quotas.refuse_if_never_fits(project=job.project, cores=job.required_cores, ram=job.required_ram)
     return job
 
 
