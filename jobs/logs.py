@@ -233,7 +233,7 @@ def _save(job_id: int, seq: int, text: str, *, cursor: str | None = None) -> Non
     fields = {"log_bytes": F("log_bytes") + len(text)}
     if cursor is not None:
         fields["log_cursor"] = cursor
-    with transaction.atomic():  # the chunk and its count (and the cursor after it): both or neither; one commit
+    with transaction.atomic(savepoint=False):  # the chunk, its count (and the cursor after it): all or none; one commit
         LogChunk.objects.create(job_id=job_id, seq=seq, text=text)
         Job.objects.filter(pk=job_id).update(**fields)
     events.job_log_appended(job_id, seq, text)
