@@ -207,7 +207,7 @@ def start_worker(transactional_db):
 
 
 def wait_for_status(job_id: int, statuses, timeout: float = 60):
-    """Poll the database until job `job_id` is in one of `statuses`; return the job."""
+    """Poll the database until job `job_id` is in one of `statuses` (at most `timeout` s); return the job."""
     from jobs.models import Job
 
     if isinstance(statuses, str):
@@ -218,8 +218,11 @@ def wait_for_status(job_id: int, statuses, timeout: float = 60):
         job = Job.objects.get(pk=job_id)
         if job.status in statuses:
             return job
+        if job.status in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            break  # final: it will not become what is wanted; say why at once
         time.sleep(0.1)
-    raise AssertionError(f"job {job_id} is {job.status if job else '?'} after {timeout}s, wanted {statuses}")
+    said = f" ({job.error_code}: {job.message})" if job is not None and job.message else ""
+    raise AssertionError(f"job {job_id} is {job.status if job else '?'}, wanted {statuses}{said}")
 
 
 def web_code(base_url: str, username: str, password: str) -> str:
