@@ -147,3 +147,33 @@ class RoutineShare(models.Model):
 
     def __str__(self):
         return f"{self.routine} shared with {self.project}"
+
+
+class DatasetTemplate(models.Model):
+    """Rules a project's CSV files must follow, read by `accli validate <project> <template> file.csv`.
+
+    `rules` holds the JSON the client validates each row with (checked by
+    routines.dataset_templates.check_rules). The client reads a template
+    without signing in, so only a `public` one can be used with it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_templates")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, validators=[slug_validator])
+    description = models.TextField(blank=True)
+    rules = models.JSONField(default=dict)
+    public = models.BooleanField(
+        default=False, help_text="Readable by anyone who knows its slugs, as `accli validate` needs (no sign-in)."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "slug"], name="dataset_template_slug_unique_in_project")
+        ]
+        ordering = ["project", "slug"]
+
+    def __str__(self):
+        return f"{self.project.slug}/{self.slug}"
