@@ -1,7 +1,11 @@
+import json
+
+from django import forms
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from routines.models import BaseStack, Membership, Project, Routine, RoutineVersion
+from routines.dataset_templates import RulesError, check_rules
+from routines.models import BaseStack, DatasetTemplate, Membership, Project, Routine, RoutineVersion
 
 
 class MembershipInline(admin.TabularInline):
@@ -56,3 +60,42 @@ class RoutineVersionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # versions are immutable
+
+
+class IndentedJSONField(forms.JSONField):
+    """JSON shown indented, so a rule set of maps with hundreds of regions stays readable in its text box."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value  # what the operator typed, kept as typed so they can fix it
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class DatasetTemplateForm(forms.ModelForm):
+    rules = IndentedJSONField(
+        widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
+        help_text="The JSON accli validate checks each CSV row against (see the README, dataset templates); "
+        "checked on save.",
+    )
+
+    class Meta:
+        model = DatasetTemplate
+        fields = ["project", "slug", "name", "description", "public", "rules", "created_by"]
+
+    def clean_rules(self):
+        rules = self.cleaned_data["rules"]
+        try:
+            check_rules(rules)
+        except RulesError as exc:
+            raise forms.ValidationError(exc.detail) from None
+        return rules
+
+
+@admin.register(DatasetTemplate)
+class DatasetTemplateAdmin(admin.ModelAdmin):
+    form = DatasetTemplateForm
+    list_display = ["slug", "project", "name", "public", "updated_at"]
+    list_filter = ["public", "project"]
+    search_fields = ["slug", "name", "project__slug"]
+    autocomplete_fields = ["created_by"]
+    readonly_fields = ["created_at", "updated_at"]
