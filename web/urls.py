@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from web import authoring_views, builder_views, interactive_views, views
+from web import authoring_views, builder_views, dataset_views, interactive_views, views
 
 urlpatterns = [
     path("projects/new/", authoring_views.project_new, name="web-project-new"),
@@ -16,6 +16,28 @@ urlpatterns = [
     path("routines/<int:pk>/copy/", authoring_views.routine_copy, name="web-routine-copy"),
     path("shared/", authoring_views.shared_with_me, name="web-shared"),
     path("projects/<slug:slug>/jobs/", views.job_list, name="web-project-jobs"),
+    path("projects/<slug:slug>/dataset-templates/", dataset_views.template_list, name="web-dataset-templates"),
+    path("projects/<slug:slug>/dataset-templates/new/", dataset_views.template_new, name="web-dataset-template-new"),
+    path(
+        "projects/<slug:slug>/dataset-templates/<slug:template_slug>/",
+        dataset_views.template_page,
+        name="web-dataset-template",
+    ),
+    path(
+        "projects/<slug:slug>/dataset-templates/<slug:template_slug>/edit/",
+        dataset_views.template_edit,
+        name="web-dataset-template-edit",
+    ),
+    path(
+        "projects/<slug:slug>/dataset-templates/<slug:template_slug>/public/",
+        dataset_views.template_public,
+        name="web-dataset-template-public",
+    ),
+    path(
+        "projects/<slug:slug>/dataset-templates/<slug:template_slug>/delete/",
+        dataset_views.template_delete,
+        name="web-dataset-template-delete",
+    ),
     re_path(r"^projects/(?P<slug>[-a-zA-Z0-9_]+)/files/(?P<path>.*)$", views.file_explorer, name="web-files"),
     path("routines/<int:pk>/", views.routine_page, name="web-routine"),
     path("projects/<slug:slug>/jobflows/new/", builder_views.builder_new, name="web-builder-new"),

@@ -105,6 +105,70 @@ ROUTINES = [
 # keys of ROUTINES that are the demo's own, not part of the accli task
 _DEMO_KEYS = ("description", "backends")
 
+# A public dataset template: `accli validate demo regional-timeseries file.csv -s <server>` checks a CSV file in
+# the IAMC style against it. accli lower-cases the file, so every name and value here is lower-case, and reads
+# every cell as text, so years and numbers are patterns. Each variable's unit is fixed (template_validators).
+DATASET_TEMPLATE = {
+    "slug": "regional-timeseries",
+    "name": "Regional timeseries (IAMC style)",
+    "description": "One value per model, scenario, region, variable and year, with the variable's unit. "
+    "Columns: model, scenario, region, variable, unit, year, value.",
+    "rules": {
+        "root": {
+            "type": "object",
+            "properties": {
+                "model": {"type": "string", "description": "The model that produced the value."},
+                "scenario": {"type": "string"},
+                "region": {"type": "string"},
+                "variable": {"type": "string"},
+                "unit": {"type": "string", "description": "Must be the variable's unit."},
+                "year": {"type": "string", "pattern": "^(19|20|21)[0-9]{2}$"},
+                "value": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?(e[-+]?[0-9]+)?$"},
+            },
+            "required": ["model", "scenario", "region", "variable", "unit", "year", "value"],
+        },
+        "root_schema_declarations": {
+            "time_dimension": "year",
+            "value_dimension": "value",
+            "region_dimension": "region",
+            "region_layer_map_key": "region_layer",
+        },
+        "map_model": {"message-globiom 1.1": {}, "remind-magpie 3.2": {}, "image 3.3": {}},
+        "map_scenario": {"ssp1-19": {}, "ssp2-45": {}, "ssp3-70": {}, "ssp5-85": {}},
+        "map_region": {
+            "world": {"region_layer": "global"},
+            "r5asia": {"region_layer": "r5"},
+            "r5lam": {"region_layer": "r5"},
+            "r5maf": {"region_layer": "r5"},
+            "r5oecd90+eu": {"region_layer": "r5"},
+            "r5ref": {"region_layer": "r5"},
+            "austria": {"region_layer": "country"},
+            "brazil": {"region_layer": "country"},
+            "china": {"region_layer": "country"},
+            "germany": {"region_layer": "country"},
+            "india": {"region_layer": "country"},
+            "kenya": {"region_layer": "country"},
+            "united states": {"region_layer": "country"},
+        },
+        "map_variable": {
+            "emissions|co2": {"unit": "mt co2/yr"},
+            "emissions|ch4": {"unit": "mt ch4/yr"},
+            "primary energy": {"unit": "ej/yr"},
+            "final energy|electricity": {"unit": "ej/yr"},
+            "population": {"unit": "million"},
+            "gdp|ppp": {"unit": "billion us$2010/yr"},
+        },
+        "map_unit": {"mt co2/yr": {}, "mt ch4/yr": {}, "ej/yr": {}, "million": {}, "billion us$2010/yr": {}},
+        "template_validators": {"unit": {"value_equals": ["&map_variable", "{variable}", "unit"]}},
+    },
+}
+DATASET_SAMPLE = (
+    b"model,scenario,region,variable,unit,year,value\n"
+    b"MESSAGE-GLOBIOM 1.1,SSP2-45,World,Emissions|CO2,Mt CO2/yr,2030,35612.4\n"
+    b"MESSAGE-GLOBIOM 1.1,SSP2-45,Austria,Primary Energy,EJ/yr,2030,1.32\n"
+    b"REMIND-MAgPIE 3.2,SSP1-19,R5ASIA,Population,million,2050,4750\n"
+)
+
 
 class Command(BaseCommand):
     help = "Create the demo user, project, base stacks and routines (safe to run again)."
@@ -148,8 +212,12 @@ class Command(BaseCommand):
                 services.save_routine(project=project, user=user, task=task, description=item["description"])
         self._demo_data(project)
         self._hosted(project, user)
+        self._dataset_template(project, user)
         role = "an administrator" if admin else "not an administrator"
-        self.stdout.write(f"demo data ready: user demo / {DEMO_PASSWORD} ({role}), project demo, model demo-hosted")
+        self.stdout.write(
+            f"demo data ready: user demo / {DEMO_PASSWORD} ({role}), project demo, model demo-hosted, "
+            f"dataset template {DATASET_TEMPLATE['slug']} (accli validate demo {DATASET_TEMPLATE['slug']} file.csv)"
+        )
         if skipped:
             self.stdout.write(f"not offered on the {settings.ACC_BACKEND} backend: {', '.join(skipped)}")
 
@@ -172,6 +240,14 @@ class Command(BaseCommand):
         }
         hosting_services.publish(user=user, project_slug=project.slug, data=data)
 
+    def _dataset_template(self, project, user):
+        from routines import dataset_templates
+        from routines.models import DatasetTemplate
+
+        if DatasetTemplate.objects.filter(project=project, slug=DATASET_TEMPLATE["slug"]).exists():
+            return
+        dataset_templates.create_template(project=project, actor=user, public=True, **DATASET_TEMPLATE)
+
     def _demo_data(self, project):
         from django.core.files.base import ContentFile
         from django.core.files.storage import default_storage
@@ -179,3 +255,6 @@ class Command(BaseCommand):
         path = f"projects/{project.pk}/data/sample.csv"
         if not default_storage.exists(path):
             default_storage.save(path, ContentFile(b"year,value\n2020,1\n2021,2\n2022,3\n"))
+        path = f"projects/{project.pk}/data/regional-timeseries.csv"  # valid against the demo dataset template
+        if not default_storage.exists(path):
+            default_storage.save(path, ContentFile(DATASET_SAMPLE))
