@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 _STATUS = {
     errors.InvalidInput: status.HTTP_400_BAD_REQUEST,
     errors.TooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,  # looked up by its own type first
+    errors.RangeNotSatisfiable: status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE,
     errors.NotFound: status.HTTP_404_NOT_FOUND,
     errors.Forbidden: status.HTTP_403_FORBIDDEN,
     errors.Conflict: status.HTTP_409_CONFLICT,

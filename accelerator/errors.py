@@ -38,3 +38,9 @@ class Conflict(DomainError):
 
 class AuthFailed(DomainError):
     code = "not_authenticated"
+
+
+class RangeNotSatisfiable(InvalidInput):
+    """A byte range that starts at or after the end of what it asks for (HTTP 416)."""
+
+    code = "range_not_satisfiable"

@@ -42,6 +42,8 @@ UPLOAD_ROUTES = {
     ("PUT", "files-jobstore-upload"),  # accli's jobstore objects, authorised by the signed URL
     ("POST", "web-hosted"),  # a hosted model's launch form with input files
     ("POST", "web-hosted-widget"),
+    ("POST", "xet-xorb"),  # accli copy: xorbs (verified as they stream in) and shards
+    ("POST", "xet-shard"),
 }
 PULL = 4 * 1024 * 1024  # about what one pull gathers for the view's thread; as much is read ahead meanwhile
 

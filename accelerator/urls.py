@@ -34,6 +34,7 @@ urlpatterns = [
     path("api/v1/", include("workers.urls")),
     path("api/v1/", include("interactive.urls")),
     path("api/v1/", include("files.urls")),
+    path("api/xet-cas/", include("files.xet_urls")),
     path("api/v1/", include("jobflows.urls")),
     path("api/v1/", include("hosting.urls")),
     path("", include("hosting.page_urls")),

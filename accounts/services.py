@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -113,6 +114,37 @@ def user_for_access_token(raw: str):
     if not row.user.is_active:
         raise AuthFailed("This account is disabled.")
     return row.user
+
+
+CAS_PREFIX = "xet_session_prj_"
+ACCESS_TOKEN_LENGTH = len("aca_") + 43  # token_urlsafe(32): 43 characters
+
+
+@dataclass(frozen=True)
+class CasToken:
+    """accli's token for the Xet endpoints: `xet_session_prj_<project slug>_<access token>`."""
+
+    raw: str
+    project_slug: str
+    access_token: str
+
+
+def parse_cas_token(raw: str) -> CasToken | None:
+    """Split a CAS token; None when `raw` is not one (it may be a plain access token)."""
+    if not raw.startswith(CAS_PREFIX):
+        return None
+    rest = raw[len(CAS_PREFIX) :]
+    slug, access = rest[: -ACCESS_TOKEN_LENGTH - 1], rest[-ACCESS_TOKEN_LENGTH:]
+    if not slug or rest[-ACCESS_TOKEN_LENGTH - 1] != "_" or not access.startswith("aca_"):
+        raise AuthFailed("The Xet token is not valid. Run `accli login` again.")
+    return CasToken(raw=raw, project_slug=slug, access_token=access)
+
+
+def access_token_expiry(raw: str) -> int:
+    """Unix time at which a (valid) access token expires."""
+    user_for_access_token(raw)
+    row = AccessToken.objects.filter(token_hash=_hash(raw)).values_list("expires_at", flat=True).first()
+    return int(row.timestamp())
 
 
 def issue_token_pair(*, user) -> dict:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accelerator.api_errors import ErrorSerializer
 from accounts import services
+from accounts.authentication import CasTokenAuthentication
 from accounts.throttles import TokenThrottleMixin
 
 
@@ -89,3 +90,37 @@ class AccessTokenView(TokenThrottleMixin, APIView):
     def post(self, request):
         token = request.data.get("refresh_token") if isinstance(request.data, dict) else None
         return Response(services.rotate_refresh_token(refresh_token=token if isinstance(token, str) else ""))
+
+
+class CasTokenView(APIView):
+    """hf_xet's token refresh (accli passes this URL): the Xet token it holds, with its real expiry.
+
+    A Xet token wraps an access token, so it lives exactly as long; a new one
+    comes only from the refresh token, which `accli` exchanges itself.
+    """
+
+    authentication_classes = [CasTokenAuthentication]
+
+    @extend_schema(
+        summary="The Xet token's expiry and the CAS URL (hf_xet's token refresh)",
+        responses={
+            200: inline_serializer(
+                "XetToken",
+                {
+                    "accessToken": serializers.CharField(),
+                    "exp": serializers.IntegerField(),
+                    "casUrl": serializers.URLField(),
+                },
+            ),
+            401: ErrorSerializer,
+        },
+    )
+    def get(self, request):
+        token = request.auth
+        return Response(
+            {
+                "accessToken": token.raw,
+                "exp": services.access_token_expiry(token.access_token),
+                "casUrl": request.build_absolute_uri("/api/xet-cas"),
+            }
+        )

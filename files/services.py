@@ -131,14 +131,14 @@ def write_file(*, project: Project, relpath: str, stream: BinaryIO | None, max_b
     relpath = clean_relpath(relpath)
     if not relpath:
         raise InvalidInput("Give a file path below the project root, e.g. 'data/x.csv'.")
-    _check_writable(project, relpath)
+    check_writable(project, relpath)
     limit = settings.ACC_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
     with storage.spool(stream, max_bytes=limit) as spooled:
         storage.replace(_name(project, relpath), spooled.file)
     return {"path": relpath, "size": spooled.size, "sha256": spooled.digests["sha256"]}
 
 
-def _check_writable(project: Project, relpath: str) -> None:
+def check_writable(project: Project, relpath: str) -> None:
     """A file may be written at `relpath` only if it is not a folder and no parent is a file."""
     if storage.kind(_name(project, relpath)) == "folder":
         raise Conflict(f"{_shown(project, relpath)} is a folder; choose a file name inside it.")
@@ -208,7 +208,7 @@ def store_from_local(*, project: Project, src: Path, relpath: str) -> list[dict]
     if src.is_file():
         if into_folder or not relpath or path_kind(project=project, relpath=relpath) == "folder":
             relpath = posixpath.join(relpath, src.name) if relpath else src.name
-        _check_writable(project, relpath)
+        check_writable(project, relpath)
         return [_store_one(project, src, relpath)]
     if relpath and path_kind(project=project, relpath=relpath) == "file":
         raise Conflict(f"{_shown(project, relpath)} is a file; a folder cannot be stored there.")
@@ -256,7 +256,7 @@ def make_folder(*, project: Project, relpath: str) -> str:
     found = path_kind(project=project, relpath=relpath)
     if found is not None:
         raise Conflict(f"{_shown(project, relpath)} already exists.")
-    _check_writable(project, relpath)
+    check_writable(project, relpath)
     name = _name(project, relpath)
     local = _local_path(name)
     if local is not None:
@@ -300,7 +300,7 @@ def _move(project: Project, source: str, target: str) -> str:
         raise InvalidInput(f"'{source}' cannot be moved into itself.")
     if path_kind(project=project, relpath=target) is not None:
         raise Conflict(f"{_shown(project, target)} already exists; choose another name or remove it first.")
-    _check_writable(project, target)
+    check_writable(project, target)
     src, dst = _name(project, source), _name(project, target)
     local_src, local_dst = _local_path(src), _local_path(dst)
     if local_src is not None and local_dst is not None:

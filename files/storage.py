@@ -180,6 +180,39 @@ def replace(name: str, fileobj: IO[bytes]) -> None:
         raise Conflict("Another upload wrote the same path at the same time; try again.")
 
 
+def read_range(name: str, start: int, end: int, *, piece: int = CHUNK) -> Iterator[bytes]:
+    """Bytes [start, end) of storage file `name`, in pieces of at most `piece` bytes.
+
+    On the filesystem a seek; on S3 one ranged GET, streamed (django-storages'
+    own file object would download the whole object first).
+    """
+    if end <= start:
+        return
+    local = _local_path(name)
+    if local is not None:
+        with open(local, "rb") as fh:
+            fh.seek(start)
+            left = end - start
+            while left > 0 and (data := fh.read(min(piece, left))):
+                left -= len(data)
+                yield data
+        return
+    store = backend()
+    body = store.bucket.Object(store._normalize_name(name)).get(Range=f"bytes={start}-{end - 1}")["Body"]
+    try:
+        while data := body.read(piece):
+            yield data
+    finally:
+        body.close()
+
+
+def signed_url(name: str, *, expire: int) -> str | None:
+    """A URL that lets anyone holding it GET `name` for `expire` seconds, where the storage can make one (S3)."""
+    if _local_path(name) is not None:
+        return None
+    return backend().url(name, expire=expire)
+
+
 def copy_out(name: str, target) -> int:
     """Copy storage file `name` to an open local binary file; return the byte count."""
     size = 0

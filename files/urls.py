@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from files import views
+from files import views, xet_views
 
 urlpatterns = [
     # One pattern for the root ("files/") and every path below it, so path is "" for the root.
@@ -14,4 +14,11 @@ urlpatterns = [
     ),
     path("projects/<slug:slug>/jobstore/missing/", views.JobstoreMissingView.as_view(), name="files-jobstore-missing"),
     path("jobstore/upload/<str:token>/", views.JobstoreUploadView.as_view(), name="files-jobstore-upload"),
+    # accli copy (download): list a prefix (base64, may hold '/'), then stat each file
+    path(
+        "aterm-cli/<slug:slug>/enumerate-all-files/<path:encoded>/",
+        xet_views.EnumerateFilesView.as_view(),
+        name="files-enumerate",
+    ),
+    path("aterm-cli/<slug:slug>/file-stat/", xet_views.FileStatView.as_view(), name="files-stat"),
 ]
