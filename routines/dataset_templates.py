@@ -94,6 +94,12 @@ def _check_root(root) -> dict:
             f"rules.root.properties {_names(upper)}: accli lower-cases the whole file, header included, before it "
             "validates, so column names must be lower-case."
         )
+    keywords = [name for name in properties if name in _schema_keywords()]
+    if keywords:
+        raise RulesError(
+            f"rules.root.properties {_names(keywords)}: accli 2.0.14 hands each row to jsonschema as if it were a "
+            "schema, so a column named like a JSON Schema keyword makes every row fail; rename the column."
+        )
     for name, schema in properties.items():
         _check_column(name, schema)
     required = root.get("required") or []
@@ -101,6 +107,16 @@ def _check_root(root) -> dict:
     if unknown:
         raise RulesError(f"rules.root.required names {_names(unknown)}, which rules.root.properties does not define.")
     return properties
+
+
+def _schema_keywords() -> set[str]:
+    """Keywords whose value jsonschema checks; annotations such as title and description are harmless."""
+    from jsonschema import Draft202012Validator
+
+    return set(Draft202012Validator.VALIDATORS) - {"format"} | {
+        "$schema", "$id", "$defs", "definitions", "$anchor", "$dynamicAnchor", "$vocabulary", "examples",
+        "deprecated", "readOnly", "writeOnly",
+    }  # fmt: skip
 
 
 def _check_column(name: str, schema) -> None:
@@ -240,11 +256,12 @@ def readable_by_slug(*, user, project_slug: str, slug: str) -> DatasetTemplate:
         project = permissions.visible_projects(user).filter(slug=project_slug).first()
         if project is not None:
             raise NotFound(f"Project '{project_slug}' has no dataset template '{slug}'; check the template slug.")
+    # no quotes: accli prints the body as the repr of bytes, which would escape them
     message = (
-        f"No public dataset template '{slug}' in project '{project_slug}'. accli validate reads templates "
-        "without signing in, so a project owner or maintainer must mark the template public (on its page in "
-        "the web client, or PATCH /api/v1/projects/<project>/dataset-templates/<template>/ with "
-        '{"public": true}). Otherwise check the project and template slugs.'
+        f"No public dataset template {slug} in project {project_slug}. accli validate reads templates without "
+        "signing in, so a project owner or maintainer must mark the template public (on its page in the web "
+        f"client, or with PATCH /api/v1/projects/{project_slug}/dataset-templates/{slug}/ setting public to true). "
+        "Otherwise check the project and template slugs."
     )
     if user and user.is_authenticated:
         raise NotFound(message)

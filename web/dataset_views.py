@@ -94,6 +94,7 @@ def describe_rules(rules) -> dict:
         "maps": maps,
         "validators": _validators(rules.get("template_validators")),
         "header": ",".join(properties),
+        "time_dimension": declared.get("time_dimension", ""),
         "raw": json.dumps(rules, indent=2, ensure_ascii=False),
     }
 
