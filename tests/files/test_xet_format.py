@@ -11,7 +11,8 @@ import hf_xet
 import numpy as np
 import pytest
 
-from files.xet.chunking import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, iter_chunks
+from files.xet.chunking import MASK, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, iter_chunks
+from files.xet.gear_table import GEAR_TABLE
 from files.xet.hashes import (
     ZERO,
     chunk_hash,
@@ -100,6 +101,28 @@ def test_20_mib_random_file_matches_hf_xet_and_chunks_obey_the_limits(tmp_path):
     assert to_hex(file_hash([(chunk_hash(c), len(c)) for c in chunks])) == reference(tmp_path, data)
 
 
+def spec_chunk_lengths(data: bytes) -> list[int]:
+    """The chunking pseudocode of the protocol's documentation, one byte at a time."""
+    h, start, out = 0, 0, []
+    for i, byte in enumerate(data):
+        h = ((h << 1) + GEAR_TABLE[byte]) & ((1 << 64) - 1)
+        size = i + 1 - start
+        if size >= MIN_CHUNK_SIZE and (size >= MAX_CHUNK_SIZE or h & MASK == 0):
+            out.append(size)
+            start, h = i + 1, 0
+    if start < len(data):
+        out.append(len(data) - start)
+    return out
+
+
+def test_chunks_equal_the_byte_by_byte_definition():
+    data = random.Random(8).randbytes(400_000) + bytes(150_000) + text_like(300_000)
+    expected = spec_chunk_lengths(data)
+    assert len(expected) > 5
+    assert [len(c) for c in iter_chunks(io.BytesIO(data))] == expected
+    assert [len(c) for c in iter_chunks(io.BytesIO(data), block=50_000)] == expected
+
+
 def test_zeros_are_cut_at_the_maximum_chunk_size():
     chunks = list(iter_chunks(io.BytesIO(bytes(300 * 1024))))
     assert [len(c) for c in chunks] == [MAX_CHUNK_SIZE, MAX_CHUNK_SIZE, 300 * 1024 - 2 * MAX_CHUNK_SIZE]
@@ -113,13 +136,16 @@ def test_small_blocks_give_the_same_chunks_as_the_default_block(tmp_path):
     for block in (4096, 10_007, boundaries[0], boundaries[0] - 30, boundaries[2] + 17, 1 << 20):
         assert [len(c) for c in iter_chunks(io.BytesIO(data), block=block)] == default, block
     assert ours(data, block=8191) == reference(tmp_path, data)
-    # Tiny blocks (slow: one numpy pass per block), on a shorter piece.
-    piece = data[:300_000]
+    # Tiny blocks (each costs a numpy pass, so on shorter pieces).
+    piece = data[:200_000]
     expected = [len(c) for c in iter_chunks(io.BytesIO(piece))]
-    for block in (7, 63, 64, 65):
+    assert len(expected) > 1
+    for block in (63, 64, 65):
         assert [len(c) for c in iter_chunks(io.BytesIO(piece), block=block)] == expected, block
+    piece = data[:20_000]
+    assert [len(c) for c in iter_chunks(io.BytesIO(piece), block=1)] == [len(c) for c in iter_chunks(io.BytesIO(piece))]
     piece = bytes(140_000) + data[:20_000]  # a forced cut at 128 KiB, then a short last chunk
-    assert [len(c) for c in iter_chunks(io.BytesIO(piece), block=1)] == [MAX_CHUNK_SIZE, len(piece) - MAX_CHUNK_SIZE]
+    assert [len(c) for c in iter_chunks(io.BytesIO(piece), block=7)] == [MAX_CHUNK_SIZE, len(piece) - MAX_CHUNK_SIZE]
 
 
 def test_a_file_whose_chunks_end_on_block_edges_matches_hf_xet(tmp_path):
