@@ -80,7 +80,7 @@ class DatasetTemplateForm(forms.ModelForm):
 
     class Meta:
         model = DatasetTemplate
-        fields = ["project", "slug", "name", "description", "public", "rules", "created_by"]
+        fields = ["project", "slug", "name", "description", "public", "rules"]
 
     def clean_rules(self):
         rules = self.cleaned_data["rules"]
@@ -97,5 +97,9 @@ class DatasetTemplateAdmin(admin.ModelAdmin):
     list_display = ["slug", "project", "name", "public", "updated_at"]
     list_filter = ["public", "project"]
     search_fields = ["slug", "name", "project__slug"]
-    autocomplete_fields = ["created_by"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
