@@ -6,8 +6,11 @@ when the top 16 bits of h_i are zero and the chunk is at least 8 KiB long, or wh
 A byte shifted left 64 times leaves the hash, so once 64 bytes of a chunk went in, h_i depends only on the last 64
 bytes: ``h_i = sum(T[b_{i-k}] << k for k in 0..63)``. The reference client only tests positions where that holds
 (chunk at least 8 KiB), so boundary candidates are a pure function of the data and can be found for a whole block
-at once with numpy: start from T[b_i] and double the window six times (``h += h[shifted by s] << s`` for
-s = 1, 2, 4, ... 32). A short sequential pass over the few candidates then applies the size limits.
+at once with numpy (``_Scanner``). A short sequential pass over the few candidates then applies the size limits.
+Each block is scanned with the 63 bytes before it, so windows that straddle a block edge are exact.
+
+Speed: about 150-190 MB/s of random data on one core of the development machine (while other tests ran);
+hf_xet's Rust chunker is faster, but this keeps the server free of native code of its own.
 """
 
 from collections.abc import Iterator

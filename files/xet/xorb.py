@@ -71,6 +71,8 @@ def parse_header(header: bytes) -> tuple[int, int, int]:
         raise FormatError(f"unknown chunk compression scheme {scheme}")
     if size > MAX_CHUNK_SIZE:
         raise FormatError(f"chunk of {size} bytes is larger than the {MAX_CHUNK_SIZE} bytes a chunk may hold")
+    if size == 0:
+        raise FormatError("empty chunk (chunks hold at least one byte)")
     if scheme == SCHEME_NONE and compressed_size != size:
         raise FormatError(f"uncompressed chunk stores {compressed_size} bytes but declares {size}")
     return scheme, compressed_size, size

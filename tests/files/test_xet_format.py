@@ -357,6 +357,7 @@ def test_malformed_xorbs_are_refused_with_a_reason():
     assert "limit" in xorb_error(good, max_bytes=len(good) - 1)
     assert "more than 1 chunks" in xorb_error(good, max_chunks=1)
     assert "version" in xorb_error(b"\x07" + good[1:])
+    assert "empty chunk" in xorb_error(bytes(8) + good)
     assert "scheme" in xorb_error(good[:4] + b"\x09" + good[5:])
     too_big = MAX_CHUNK_SIZE + 1
     assert "larger than" in xorb_error(
