@@ -171,7 +171,9 @@ def read_xorb(stream: BinaryIO, *, max_bytes: int, max_chunks: int = 8192) -> It
 
     Holds one chunk (and at the end the footer) in memory. Raises FormatError when the xorb is malformed,
     longer than ``max_bytes``, has more than ``max_chunks`` chunks or no chunk at all, or when its footer
-    disagrees with its chunks. The caller compares ``xorb_hash`` of the yielded chunks with the expected name.
+    disagrees with its chunks. Errors can come after some chunks were yielded: the xorb is valid only once the
+    iteration ends without one. The caller then compares ``xorb_hash`` of the chunks with the expected name.
+    hf_xet 1.5.2 uploads xorbs without the footer; xorbs with it (as its local store writes them) are accepted too.
     """
     offset = 0
     index = 0
