@@ -17,6 +17,7 @@ from files import services as files
 from files.models import XorbAccess
 from routines.models import Membership, Project, Role
 from tests.conftest import ACCLI, wait_for_status, web_code
+from tests.files.test_s3_storage import s3_endpoint, s3_storage  # noqa: F401 (fixtures)
 from tests.xet_proxy import CountingRelay
 
 MiB = 1024 * 1024
@@ -111,7 +112,7 @@ def test_a_folder_goes_up_byte_identical_comes_back_identical_and_a_second_uploa
     assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
     assert relay.up < 2 * MiB, f"from a machine without a cache, the same data sent {relay.up} bytes"
     assert sha256(stored(project, "copy/nested/big.bin")) == tree(folder)["nested/big.bin"]
-    print(f"\nbytes sent: first upload {first_upload}, again {again and relay.up}")
+    print(f"\nbytes sent: first upload {first_upload}, from another machine {relay.up}")
 
 
 def test_files_that_came_another_way_download_identically(
@@ -184,7 +185,8 @@ def test_an_outsider_learns_nothing_and_a_viewer_reads_but_cannot_write(
 
     outsider = login(tmp_path / "charlie", relay, live_server, "charlie", "charlie-pass-123")
     stolen = copy(outsider, "acc://demo/private/", f"{tmp_path}/stolen/")
-    assert stolen.returncode != 0 and not (tmp_path / "stolen/secret.csv").exists()
+    assert stolen.returncode == 1 and "not a member" in stolen.stdout + stolen.stderr
+    assert not (tmp_path / "stolen/secret.csv").exists()
     # the same data uploaded by the outsider into his own project neither reveals nor reuses alice's xorbs
     mine = Project.objects.create(slug="charlies", name="Charlie's")
     Membership.objects.create(project=mine, user=charlie, role=Role.OWNER)
@@ -200,5 +202,26 @@ def test_an_outsider_learns_nothing_and_a_viewer_reads_but_cannot_write(
     assert (tmp_path / "viewer/secret.csv").read_text() == (small / "secret.csv").read_text()
     (small / "new.csv").write_text("a viewer's file\n")
     write = copy(viewer, str(small), "acc://demo/private/")
-    assert write.returncode != 0 or "ERROR" in write.stdout
+    assert write.returncode == 1 and "Upload failed" in write.stdout and "403" in write.stdout
     assert files.path_kind(project=project, relpath="private/new.csv") is None
+
+
+def test_copy_both_ways_on_s3_storage(s3_storage, relay, live_server, alice, project, tmp_path):
+    client, bucket = s3_storage
+    root = tmp_path / "s3-upload"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub/random.bin").write_bytes(random.Random(9).randbytes(9 * MiB))
+    (root / "note.txt").write_text("on S3\n")
+    (root / "empty").write_bytes(b"")
+    home = login(tmp_path / "home", relay, live_server, "alice", "alice-pass-123")
+    up = copy(home, str(root), "acc://demo/s3/")
+    assert up.returncode == 0, up.stdout + up.stderr
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert f"projects/{project.pk}/s3/sub/random.bin" in keys, "the file is an ordinary object of the bucket"
+    assert any(k.startswith("xet/xorbs/") for k in keys)
+    for relpath, digest in tree(root).items():
+        assert sha256(stored(project, f"s3/{relpath}")) == digest, relpath
+    down = tmp_path / "s3-down"
+    got = copy(home, "acc://demo/s3/", f"{down}/")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert tree(down) == tree(root)
