@@ -68,12 +68,16 @@ def describe_rules(rules) -> dict:
     rules = rules if isinstance(rules, dict) else {}
     root = rules.get("root") if isinstance(rules.get("root"), dict) else {}
     properties = root.get("properties") if isinstance(root.get("properties"), dict) else {}
-    required = set(root.get("required") or []) if isinstance(root.get("required"), list) else set()
+    listed = root.get("required") if isinstance(root.get("required"), list) else []
+    required = [name for name in listed if isinstance(name, str) and name in properties]
     declared = rules.get("root_schema_declarations")
     declared = declared if isinstance(declared, dict) else {}
     roles = {value: key.replace("_", " ") for key, value in declared.items() if isinstance(value, str)}
     columns, maps = [], []
-    for name, schema in properties.items():
+    # PostgreSQL's jsonb does not keep the order of keys; `required` is a list and keeps it
+    order = list(dict.fromkeys(required)) + [name for name in properties if name not in required]
+    for name in order:
+        schema = properties[name]
         values = rules.get(f"map_{name}")
         if isinstance(values, dict):
             maps.append(_map_table(name, values, region=name == declared.get("region_dimension")))
@@ -93,7 +97,7 @@ def describe_rules(rules) -> dict:
         "declarations": [(key, declared.get(key, "")) for key in templates.DECLARATIONS],
         "maps": maps,
         "validators": _validators(rules.get("template_validators")),
-        "header": ",".join(properties),
+        "header": ",".join(order),
         "time_dimension": declared.get("time_dimension", ""),
         "raw": json.dumps(rules, indent=2, ensure_ascii=False),
     }
