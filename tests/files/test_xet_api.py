@@ -12,6 +12,7 @@ import time
 
 import hf_xet
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AccessToken
@@ -250,6 +251,17 @@ def test_stranger_with_his_own_project_cannot_reach_demo_data(charlie, project, 
     assert not exists(lab, "stolen.bin") and not exists(project, "stolen.bin")
 
 
+def test_knowing_a_xorb_hash_without_its_bytes_gains_no_access(charlie, lab, demo_file):
+    client = cas_client(charlie, "lab")
+    x = demo_file.xorbs[0]
+    for body in (x.body[:-10], XorbBody([b"other data" * 1000]).body, b""):
+        r = post_bytes(client, x.url, body)
+        assert r.status_code == 400 and r.json()["detail"]
+    assert not XorbAccess.objects.filter(project=lab).exists()
+    assert post_shard(client, demo_file.shard()).status_code == 400
+    assert not XetFile.objects.filter(project=lab).exists()
+
+
 def test_bulk_register_project_header_must_match_the_token(alice, project, lab, demo_file):
     r = register(cas_client(alice), [demo_file.item("demo/a.bin")], slug="lab")
     assert r.status_code == 400 and "X-Project-Slug" in r.json()["detail"]
@@ -484,6 +496,45 @@ def test_range_reconstruction_rebuilds_exactly_those_bytes(alice, big_file, wher
     assert needed < len(big_file.data) or first == 0
 
 
+def test_a_file_made_of_middle_slices_of_xorbs_registers_and_reconstructs(alice, project, big_file):
+    """As hf_xet writes a file that deduplicates against earlier uploads: terms that start inside a xorb."""
+    up, client = big_file, cas_client(alice)
+    first, second = up.xorbs
+    pieces = [(first, 1, 3), (second, 2, len(second.chunks) - 1), (first, 0, 2)]
+    chunks = [c for x, a, b in pieces for c in x.chunks[a:b]]
+    data = b"".join(chunks)
+    info = shard.FileInfo(
+        file_hash=hashes.file_hash([(hashes.chunk_hash(c), len(c)) for c in chunks]),
+        terms=[
+            shard.Term(xorb_hash=x.raw, unpacked_bytes=sum(len(c) for c in x.chunks[a:b]), start=a, end=b)
+            for x, a, b in pieces
+        ],
+        verification=[hashes.verification_hash([hashes.chunk_hash(c) for c in x.chunks[a:b]]) for x, a, b in pieces],
+        sha256=hashlib.sha256(data).digest(),
+    )
+    r = post_shard(client, serialize([info], []))
+    assert r.status_code == 200, r.content
+    file_hex = hashes.to_hex(info.file_hash)
+    item = {"filename": "demo/slices.bin", "merkle_hash": file_hex, "sha256": info.sha256.hex(), "file_size": len(data)}
+    assert register(client, [item]).status_code == 200
+    assert read_project_file(project, "slices.bin") == data
+
+    whole = client.get(f"{CAS}/reconstructions/{file_hex}")
+    assert rebuild(whole) == data
+    # Two terms in the first xorb (chunks [1, 3) and [0, 2)) overlap: fetched as one merged range.
+    assert [i["range"] for i in whole.json()["fetch_info"][first.hex]] == [{"start": 0, "end": 3}]
+    a, b = len(chunks[0]) + 7, len(data) - len(chunks[-1]) + 3
+    part = client.get(f"{CAS}/reconstructions/{file_hex}", HTTP_RANGE=f"bytes={a}-{b}")
+    assert part.status_code == 200
+    assert rebuild(part)[: b + 1 - a] == data[a : b + 1]
+
+
+def test_shard_over_the_size_limit_is_refused_by_its_content_length(alice, project):
+    r = post_shard(cas_client(alice), b"x" * 100, CONTENT_LENGTH=str(xet_cas.MAX_SHARD_BYTES + 1))
+    assert r.status_code == 413 and r.json()["detail"]
+    assert not XetFile.objects.exists()
+
+
 def test_range_starting_at_or_after_the_end_is_not_satisfiable(alice, big_file):
     client = cas_client(alice)
     size = len(big_file.data)
@@ -556,6 +607,15 @@ def test_a_missing_or_forged_cas_token_is_refused(alice, project):
     assert r.status_code == 401 and r.json()["detail"]
     r = APIClient().get(f"{CAS}/reconstructions/{'1' * 64}")
     assert r.status_code in (401, 403) and r.json()["detail"]
+
+
+def test_a_revoked_access_token_inside_a_cas_token_is_refused(alice, project):
+    token = cas_token(alice, "demo")
+    AccessToken.objects.filter(user=alice).update(revoked_at=timezone.now())
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for r in (client.get(f"{CAS}/reconstructions/{'1' * 64}"), client.get("/api/v1/oauth/device/cas-token/")):
+        assert r.status_code == 401 and r.json()["detail"]
 
 
 def test_cas_token_refresh_returns_the_same_token_and_its_expiry(alice, project):
