@@ -23,8 +23,13 @@ RULES_HELP = (
 
 
 class DatasetTemplateSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="The project's slug.")
+    created_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username of who created it; null when that account is gone.",
+    )
     rules = serializers.JSONField(help_text=RULES_HELP)
 
     class Meta:
@@ -36,7 +41,7 @@ class DatasetTemplateSerializer(serializers.ModelSerializer):
 class PublicDatasetTemplateSerializer(serializers.ModelSerializer):
     """What anyone may read of a public template: enough for accli validate, nothing about people."""
 
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True, help_text="The project's slug.")
     rules = serializers.JSONField(help_text=RULES_HELP)
 
     class Meta:
