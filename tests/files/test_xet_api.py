@@ -688,3 +688,38 @@ def test_file_stat_and_enumerate_are_for_members_only(alice, charlie, project, a
 def test_file_stat_of_a_missing_file_is_404(alice, project, api):
     r = api(alice).post("/api/v1/aterm-cli/demo/file-stat/", {"filename": "/nope.bin"}, format="json")
     assert r.status_code == 404 and r.json()["detail"]
+
+
+def test_file_stat_of_an_empty_file_gives_the_empty_hash(alice, project, api):
+    client = api(alice)
+    assert put_file(client, "web/empty.txt", b"").status_code == 201
+    r = client.post("/api/v1/aterm-cli/demo/file-stat/", {"filename": "/web/empty.txt"}, format="json")
+    assert r.status_code == 200, r.content
+    assert r.json() == {
+        "filename": "demo/web/empty.txt",
+        "size": 0,
+        "merkle_hash": "0" * 64,  # what hf_xet.hash_files answers for an empty file
+        "sha256": hashlib.sha256(b"").hexdigest(),
+    }
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_enumerate_lists_a_file_a_folder_or_the_whole_project(alice, project, api):
+    client = api(alice)
+    for relpath in ("web/f.bin", "web/sub/g.bin", "top.txt"):
+        assert put_file(client, relpath, b"x").status_code == 201
+    url = "/api/v1/aterm-cli/demo/enumerate-all-files/{}/"
+    assert client.get(url.format(b64("demo/web/"))).json() == ["demo/web/f.bin", "demo/web/sub/g.bin"]
+    assert client.get(url.format(b64("demo/web/f.bin"))).json() == ["demo/web/f.bin"]
+    assert client.get(url.format(b64("demo/nothing/"))).json() == []
+    assert sorted(client.get(url.format(b64("demo"))).json()) == [
+        "demo/top.txt",
+        "demo/web/f.bin",
+        "demo/web/sub/g.bin",
+    ]
+    for bad in (b64("other/web/"), b64("demo/../lab/"), "%%%"):
+        r = client.get(url.format(bad))
+        assert r.status_code == 400 and r.json()["detail"], bad
