@@ -12,6 +12,7 @@ import pytest
 
 from hosting.management.commands.load_demo import DATASET_SAMPLE, DATASET_TEMPLATE
 from routines import dataset_templates
+from routines.models import Project
 from tests.conftest import ACCLI
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,6 +48,18 @@ def test_a_file_that_follows_the_demo_template_is_validated(live_server, demo_te
     out = validate(tmp_path, live_server.url, DATASET_SAMPLE)
     assert "Data validated against selected template." in out, out
     assert "Invalid data" not in out
+
+
+def test_make_runs_demo_validates_its_own_sample_file_out_of_the_box(live_server, tmp_path):
+    from django.core.files.storage import default_storage
+    from django.core.management import call_command
+
+    call_command("load_demo", verbosity=0)
+    call_command("load_demo", verbosity=0)  # safe to run again
+    project = Project.objects.get(slug="demo")
+    sample = default_storage.open(f"projects/{project.pk}/data/regional-timeseries.csv").read()
+    out = validate(tmp_path, live_server.url, sample)
+    assert "Data validated against selected template." in out, out
 
 
 def test_mixed_case_values_pass_because_accli_lower_cases_the_file(live_server, demo_template, tmp_path):
