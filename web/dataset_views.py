@@ -54,7 +54,10 @@ def _constraint(schema) -> str:
     parts = []
     for key in ("type", "pattern", "format", "minLength", "maxLength"):
         if key in schema:
-            parts.append(f"{key} {json.dumps(schema[key])}")
+            value = schema[key]
+            if key == "type" and isinstance(value, list):
+                value = " or ".join(map(str, value))
+            parts.append(f"{key} {value if isinstance(value, str) else json.dumps(value)}")
     enum = schema.get("enum")
     if isinstance(enum, list):
         parts.append("one of " + ", ".join(str(v) for v in enum[:20]) + (" …" if len(enum) > 20 else ""))
