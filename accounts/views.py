@@ -113,6 +113,7 @@ class CasTokenView(APIView):
                 },
             ),
             401: ErrorSerializer,
+            403: ErrorSerializer,
         },
     )
     def get(self, request):

@@ -137,7 +137,12 @@ class FetchView(APIView):
         summary="Bytes of a xorb, from a URL a reconstruction signed",
         auth=[],
         parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, required=False)],
-        responses={(206, "application/octet-stream"): bytes, 400: ErrorSerializer, 403: ErrorSerializer},
+        responses={
+            (206, "application/octet-stream"): bytes,
+            400: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
     )
     def get(self, request, token: str):
         try:
@@ -189,7 +194,7 @@ class EnumerateFilesView(APIView):
     @extend_schema(
         summary="The files below a prefix `<slug>/<path>` (base64), as `<slug>/<path>` names (accli copy)",
         parameters=[OpenApiParameter("token_pass", str, required=False)],
-        responses={200: serializers.ListField(child=serializers.CharField()), **ERRORS},
+        responses={200: {"type": "array", "items": {"type": "string"}}, **ERRORS},
     )
     def get(self, request, slug: str, encoded: str):
         project = get_project(request.user, slug, READ)
