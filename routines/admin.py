@@ -68,7 +68,7 @@ class IndentedJSONField(forms.JSONField):
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value  # what the operator typed, kept as typed so they can fix it
-        return json.dumps(value, indent=2, ensure_ascii=False)
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)  # jsonb keeps no key order anyway
 
 
 class DatasetTemplateForm(forms.ModelForm):

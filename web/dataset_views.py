@@ -102,13 +102,13 @@ def describe_rules(rules) -> dict:
         "validators": _validators(rules.get("template_validators")),
         "header": ",".join(order),
         "time_dimension": declared.get("time_dimension", ""),
-        "raw": json.dumps(rules, indent=2, ensure_ascii=False),
+        "raw": json.dumps(rules, indent=2, ensure_ascii=False, sort_keys=True),
     }
 
 
 def _map_table(column: str, values: dict, *, region: bool) -> dict:
     rows = []
-    for value, entry in list(values.items())[:MAP_ROWS]:
+    for value, entry in sorted(values.items())[:MAP_ROWS]:
         if region and isinstance(entry, dict):
             extra = str(entry.get("region_layer", ""))
         else:
@@ -160,7 +160,7 @@ def _form_value(template) -> dict:
         "name": template.name,
         "description": template.description,
         "public": template.public,
-        "rules": json.dumps(template.rules, indent=2, ensure_ascii=False),
+        "rules": json.dumps(template.rules, indent=2, ensure_ascii=False, sort_keys=True),
     }
 
 
