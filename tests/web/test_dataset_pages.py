@@ -1,6 +1,7 @@
 """Dataset template pages: the list from the project page, one template's rules made readable, the editor."""
 
 import json
+import re
 
 import pytest
 
@@ -45,6 +46,8 @@ def test_the_page_shows_columns_declarations_allowed_values_and_the_raw_rules(si
     assert "&quot;region_dimension&quot;: &quot;region&quot;" in raw
     assert "does not apply the JSON Schema of the columns" in page
     assert 'id="toggle-public"' not in page and 'id="edit-template"' not in page
+    # the site's CSP runs no inline script or style: the page needs none
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page) and " style=" not in page and "<style" not in page
 
 
 def test_names_descriptions_and_rules_are_shown_as_text_never_as_html(signed_in, alice, project):
