@@ -18,6 +18,7 @@ export DOCKER_HOST="${DOCKER_HOST:-unix:///run/acc-docker.sock}"
 .venv/bin/python bench/pages.py
 .venv/bin/python bench/proxy.py
 .venv/bin/python bench/upload.py
+.venv/bin/python bench/xet.py      # accli copy (Xet) of 256 MiB files both ways beside cp, and the server's RSS
 .venv/bin/python bench/scale.py   # ~20 min on 2 CPUs; `bench/scale.py --small` for a quick check
 # the kubernetes backend on the test cluster (scripts/cluster.sh: built once per machine, then up in seconds)
 KUBECONFIG="$(bash scripts/cluster.sh up | tail -1)"
