@@ -195,15 +195,26 @@ def put_shard(*, project: Project, stream: BinaryIO, length: int | None) -> int:
     for info in cas:
         _check_cas_info(info, indexes[info.xorb_hash])
     records = [_checked_file(info, indexes) for info in files]
-    with transaction.atomic():
-        for info, size in records:
-            XetFile.objects.update_or_create(
-                project=project,
-                hash=hashes.to_hex(info.file_hash),
-                defaults={"size": size, "sha256": info.sha256.hex() if info.sha256 else "", "terms": _pack_terms(info)},
-            )
-        _index_first_chunks(files, indexes)
+    for info, size in records:
+        record_file(
+            project=project,
+            hex_hash=hashes.to_hex(info.file_hash),
+            size=size,
+            sha256=info.sha256.hex(),
+            terms=_pack_terms(info),
+        )
+    _index_first_chunks(files, indexes)
     return 1
+
+
+def record_file(*, project: Project, hex_hash: str, size: int, sha256: str, terms: bytes) -> None:
+    """Remember how to rebuild a file of `project` (the one writer of XetFile); concurrent writers agree."""
+    fields = {"size": size, "sha256": sha256, "terms": terms}
+    try:
+        with transaction.atomic():
+            XetFile.objects.update_or_create(project=project, hash=hex_hash, defaults=fields)
+    except IntegrityError:  # created meanwhile by a concurrent upload or preparation of the same bytes
+        XetFile.objects.filter(project=project, hash=hex_hash).update(**fields)
 
 
 def _usable_xorbs(project: Project, raw_hashes: set[bytes]) -> dict[bytes, tuple[Xorb, XorbIndex]]:

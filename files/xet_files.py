@@ -22,7 +22,7 @@ from contextlib import ExitStack
 
 from django.db import transaction
 
-from accelerator.errors import InvalidInput, NotFound
+from accelerator.errors import Conflict, InvalidInput, NotFound
 from files import digests, services, storage, xet_cas
 from files.models import XetChunk, XetFile, Xorb
 from files.xet import chunking, hashes, xorb
@@ -176,12 +176,12 @@ def prepare(*, project: Project, name: str) -> tuple[int, str]:
             terms.append(builder.flush())
     xet_hash = hashes.to_hex(hashes.file_hash(chunks))
     total = sum(n for _, n in chunks)
+    if total != size:
+        raise Conflict(f"'{name.split('/', 2)[-1]}' changed while it was being read; ask again.")
     with transaction.atomic():
         if chunks:
-            XetFile.objects.update_or_create(
-                project=project,
-                hash=xet_hash,
-                defaults={"size": total, "sha256": sha.hexdigest(), "terms": b"".join(terms)},
+            xet_cas.record_file(
+                project=project, hex_hash=xet_hash, size=total, sha256=sha.hexdigest(), terms=b"".join(terms)
             )
             first_xorb = Xorb.objects.get(hash=builder.first_xorb)
             XetChunk.objects.get_or_create(
