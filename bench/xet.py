@@ -64,7 +64,7 @@ MiB = 1024 * 1024
 SIZE = 256 * MiB
 SEED = 20261204
 PASSWORD = "bench-password-123"
-TARGET_PEAK = 200 * MiB
+TARGET_PEAK = 200 * 10**6  # bytes: 200 MB, 191 MiB
 
 
 def load() -> list[float]:
@@ -582,22 +582,23 @@ def report(r: dict) -> str:
         "",
         "The `manage.py serve_web` process and its children (the number of processes is in the last column):",
         "RSS before the step (VmRSS, after resetting the peak with `echo 5 > /proc/<pid>/clear_refs`), the peak",
-        f"during it (VmHWM) and the growth. One server for the whole run. Target: peak under {mib(TARGET_PEAK)}.",
+        "during it (VmHWM) and the growth. One server for the whole run, so a step starts from whatever the",
+        "earlier ones left the process holding. Target: peak under 200 MB (191 MiB).",
         "",
-        "| round | step | RSS before | peak | growth | processes |",
-        "|---|---|---|---|---|---|",
+        "| round | step | RSS before | peak | growth | processes | peak < 200 MB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for i, rnd in enumerate(rounds):
         for step, label in memory_steps:
             m = rnd[step]["memory"]
             lines.append(
                 f"| {i + 1} | {label} | {mib(m['rss_before'])} | {mib(m['rss_peak'])} | {mib(m['growth'])} "
-                f"| {m['processes']} |"
+                f"| {m['processes']} | {'yes' if m['rss_peak'] < TARGET_PEAK else 'NO'} |"
             )
     lines += [
         "",
-        f"Largest peak: **{mib(worst)}**: {'met' if worst < TARGET_PEAK else 'MISSED'} "
-        f"(target under {mib(TARGET_PEAK)}).",
+        f"Largest peak: **{mib(worst)}** ({worst / 1e6:.0f} MB): {'met' if worst < TARGET_PEAK else 'MISSED'} "
+        "(target under 200 MB).",
         "",
     ]
     return "\n".join(lines)
