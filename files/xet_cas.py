@@ -351,7 +351,10 @@ def reconstruction(
     `url_for(xorb_hash, first_byte, last_byte)` makes the URL the client
     fetches that byte range (inclusive) of a stored xorb from.
     """
-    parse_hash(file_hex, "The file hash")
+    if parse_hash(file_hex, "The file hash") == hashes.ZERO:  # the empty file: nothing to fetch
+        if byte_range is not None:
+            raise RangeNotSatisfiable("The file is empty: no byte range of it exists.")
+        return {"offset_into_first_range": 0, "terms": [], "fetch_info": {}}
     row = XetFile.objects.filter(project=project, hash=file_hex).first()
     if row is None:
         raise NotFound(f"File {file_hex} is not among this project's files.")

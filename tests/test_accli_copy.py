@@ -125,6 +125,8 @@ def test_files_that_came_another_way_download_identically(
         .status_code
         == 201
     )
+    empty = api(alice).put("/api/v1/projects/demo/files/web/empty.txt", b"", content_type="application/octet-stream")
+    assert empty.status_code == 201
     start_worker("local")
     job = api(alice).post(
         "/api/v1/aterm-cli/demo/jobs/dispatch/",
@@ -158,6 +160,7 @@ def test_files_that_came_another_way_download_identically(
     web = copy(home, "acc://demo/web/", f"{tmp_path}/web/")
     assert web.returncode == 0, web.stdout + web.stderr
     assert (tmp_path / "web/upload.bin").read_bytes() == body
+    assert (tmp_path / "web/empty.txt").read_bytes() == b""
 
     # the file changes: the next download has the new bytes, never the old ones
     changed = random.Random(4).randbytes(1 * MiB)
