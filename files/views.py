@@ -14,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accelerator import streaming
 from accelerator.api_errors import ErrorSerializer
 from accelerator.errors import Conflict, InvalidInput, NotFound
 from files import jobstore, services
@@ -62,7 +63,9 @@ class ProjectFilesView(APIView):
         if kind == "folder":
             return Response(services.list_folder(project=project, relpath=relpath))
         handle = services.open_file(project=project, relpath=relpath)
-        return FileResponse(handle, as_attachment=True, filename=posixpath.basename(relpath))
+        response = FileResponse(handle, as_attachment=True, filename=posixpath.basename(relpath))
+        response.streaming_content = streaming.body(request, streaming.file_pieces(handle))
+        return response
 
     @extend_schema(
         summary="Store the raw request body at path",

@@ -19,6 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accelerator import streaming
 from accelerator.api_errors import ErrorSerializer
 from accelerator.errors import Forbidden, InvalidInput
 from accounts.authentication import CasTokenAuthentication
@@ -158,7 +159,7 @@ class FetchView(APIView):
             first, last = asked[0], asked[1] - 1
         total = Xorb.objects.filter(hash=xorb_hash).values_list("stored_bytes", flat=True).first()
         response = StreamingHttpResponse(
-            xet_cas.xorb_bytes(hex_hash=xorb_hash, first=first, last=last),
+            streaming.body(request, xet_cas.xorb_bytes(hex_hash=xorb_hash, first=first, last=last)),
             status=status.HTTP_206_PARTIAL_CONTENT,
             content_type="application/octet-stream",
         )

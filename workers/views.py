@@ -8,6 +8,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accelerator import streaming
 from accelerator.errors import InvalidInput, NotFound
 from builds import why
 from jobflows import services as flow_services
@@ -74,7 +75,10 @@ class JobDirectoryView(APIView):
     @extend_schema(responses={(200, "application/zip"): bytes}, summary="The job directory as one zip archive")
     def get(self, request, pk):
         job = readable_job(request.user, pk)
-        return FileResponse(jobdir.archive(job, request.user), as_attachment=True, filename=f"job-{job.pk}.zip")
+        archive = jobdir.archive(job, request.user)
+        response = FileResponse(archive, as_attachment=True, filename=f"job-{job.pk}.zip")
+        response.streaming_content = streaming.body(request, streaming.file_pieces(archive))
+        return response
 
 
 class JobCancelView(APIView):

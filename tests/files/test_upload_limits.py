@@ -209,6 +209,85 @@ def test_an_accepted_upload_streams_to_storage_in_bounded_memory(web, project, a
     assert list((web.storage / ".staging").iterdir()) == [], "no staging file is left behind"
 
 
+def download_size(port: int, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    """GET `path`, reading the answer in pieces; (bytes received, their SHA-256)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        assert response.status == 200, response.read()[:500]
+        digest, size = hashlib.sha256(), 0
+        while piece := response.read(MiB):
+            digest.update(piece)
+            size += len(piece)
+        return size, digest.hexdigest()
+    finally:
+        conn.close()
+
+
+def test_a_large_download_streams_in_bounded_memory(web, project, alice):
+    """Django's ASGI handler would read a synchronous file iterator whole before sending a byte."""
+    size = 200 * MiB
+    digest = hashlib.sha256()
+    sent = (digest.update(piece) or piece for piece in pieces(size, b"download"))
+    status, _ = put_body(
+        web.port,
+        files_url(project, "out/big.bin"),
+        {"Content-Length": str(size), "x-authorization": token_of(alice)},
+        sent,
+    )
+    assert status == 201
+    before = web.reset_peak()
+    received, received_digest = download_size(
+        web.port, files_url(project, "out/big.bin"), {"x-authorization": token_of(alice)}
+    )
+    growth = web.memory("VmHWM") - before
+    assert (received, received_digest) == (size, digest.hexdigest())
+    assert growth < RSS_GROWTH_AT_MOST, f"the server grew by {growth // MiB} MiB during a {size // MiB} MiB download"
+
+
+def test_accli_copy_goes_both_ways_through_the_real_server_in_bounded_memory(web, project, alice, tmp_path):
+    """The Xet endpoints on the server `make run` starts: uploads stream in, xorb ranges stream out."""
+    import random
+
+    from tests.conftest import ACCLI, web_code
+
+    home = tmp_path / "home"
+    home.mkdir()
+    url = f"http://127.0.0.1:{web.port}"
+    code = web_code(url, "alice", "alice-pass-123")
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    login = subprocess.run(
+        [ACCLI, "login", "-s", url, "-c", url], input=code + "\n", capture_output=True, text=True, env=env
+    )
+    assert login.returncode == 0, login.stdout + login.stderr
+    data = random.Random(5).randbytes(96 * MiB)
+    (tmp_path / "big.bin").write_bytes(data)
+    before = web.reset_peak()
+    up = subprocess.run(
+        [ACCLI, "copy", str(tmp_path / "big.bin"), "acc://demo/xet/big.bin"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    up_growth = web.memory("VmHWM") - before
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert (web.storage / f"projects/{project.pk}/xet/big.bin").read_bytes() == data
+    before = web.reset_peak()
+    down = subprocess.run(
+        [ACCLI, "copy", "acc://demo/xet/big.bin", str(tmp_path / "back.bin")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    down_growth = web.memory("VmHWM") - before
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert (tmp_path / "back.bin").read_bytes() == data
+    assert up_growth < RSS_GROWTH_AT_MOST and down_growth < RSS_GROWTH_AT_MOST, (up_growth // MiB, down_growth // MiB)
+
+
 def test_an_anonymous_huge_upload_is_refused_before_its_body_is_read(web, project):
     status, body, sent = refused_early(
         web.port, "PUT", files_url(project, "big.bin"), {"Content-Length": str(LIMIT - 1)}
