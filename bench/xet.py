@@ -39,6 +39,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -98,10 +99,22 @@ def _tree(pid: int) -> list[int]:
 
 
 class Memory:
-    """RSS before, and the peak (VmHWM after a clear_refs reset) of the server and its children during a step."""
+    """RSS before, and the peak (VmHWM after a clear_refs reset) of the server and its children during a step.
 
-    def __init__(self, pid: int):
+    A thread also samples the server process's VmRSS every 50 ms, beside `counter()` (the bytes the relay has
+    passed so far, for relayed copies): when the RSS grows while few bytes have left, the server holds them.
+    """
+
+    def __init__(self, pid: int, counter=None):
         self.pid = pid
+        self.counter = counter or (lambda: 0)
+        self.samples: list[tuple[float, int, int]] = []
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        t0 = time.perf_counter()
+        while not self._stop.wait(0.05):
+            self.samples.append((round(time.perf_counter() - t0, 3), _status(self.pid, "VmRSS"), self.counter()))
 
     def __enter__(self):
         self.pids = _tree(self.pid)
@@ -109,9 +122,13 @@ class Memory:
         for p in self.pids:
             Path(f"/proc/{p}/clear_refs").write_text("5")
             self.before[p] = _status(p, "VmRSS")
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
         pids = _tree(self.pid)
         self.row = {
             "processes": len(pids),
@@ -122,6 +139,11 @@ class Memory:
             "server_rss_peak": _status(self.pid, "VmHWM"),
         }
         self.row["growth"] = self.row["rss_peak"] - self.row["rss_before"]
+        if self.samples:
+            t, rss, passed = max(self.samples, key=lambda x: x[1])
+            # the largest sampled RSS: when, and how many bytes the relay had passed by then
+            self.row["sampled_peak"] = {"at_s": t, "rss": rss, "relay_bytes_by_then": passed}
+        self.row["samples"] = [[t, round(rss / MiB, 1), round(passed / MiB, 1)] for t, rss, passed in self.samples]
         return False
 
 
@@ -274,7 +296,7 @@ def one_round(i: int, *, server: h.WebServer, relay: CountingRelay, slug: str, p
         relay.reset()
         row[f"load_{step}"] = load()
         t0 = time.time()
-        with Memory(server.proc.pid) as mem, Cpu(server.proc.pid) as cpu:
+        with Memory(server.proc.pid, lambda: relay.up) as mem, Cpu(server.proc.pid) as cpu:
             seconds = accli_copy(home, str(path), f"acc://{slug}/bench/{path.name}")
         sent, received = relay.up, relay.down
         stored = project_dir / f"bench/{path.name}"
@@ -300,7 +322,7 @@ def one_round(i: int, *, server: h.WebServer, relay: CountingRelay, slug: str, p
         target.unlink(missing_ok=True)
         relay.reset()
         row[f"load_{step}"] = load()
-        with Memory(server.proc.pid) as mem, Cpu(server.proc.pid) as cpu:
+        with Memory(server.proc.pid, lambda: relay.down) as mem, Cpu(server.proc.pid) as cpu:
             seconds = accli_copy(home, f"acc://{slug}/bench/{name}", str(target))
         sent, received = relay.up, relay.down
         synced = seconds + fsync_files([target])
@@ -455,7 +477,9 @@ def medians(rounds: list[dict]) -> dict:
         }
         if "memory" in rounds[0][step]:
             med[step]["memory"] = {
-                k: statistics.median(r[step]["memory"][k] for r in rounds) for k in rounds[0][step]["memory"]
+                k: statistics.median(r[step]["memory"][k] for r in rounds)
+                for k, v in rounds[0][step]["memory"].items()
+                if isinstance(v, int)
             }
             med[step]["memory"]["max_rss_peak"] = max(r[step]["memory"]["rss_peak"] for r in rounds)
     return med
@@ -595,6 +619,21 @@ def report(r: dict) -> str:
                 f"| {i + 1} | {label} | {mib(m['rss_before'])} | {mib(m['rss_peak'])} | {mib(m['growth'])} "
                 f"| {m['processes']} | {'yes' if m['rss_peak'] < TARGET_PEAK else 'NO'} |"
             )
+    lines += [
+        "",
+        "The server's VmRSS sampled every 50 ms during the relayed copies: the largest sample, when, and how many",
+        "bytes the relay had passed by then (the whole series is in xet.json, `samples`: seconds, RSS MiB,",
+        "relay MiB):",
+        "",
+    ]
+    for i, rnd in enumerate(rounds):
+        for step, label in (("accli_up", "upload"), ("accli_down", "download")):
+            peak = rnd[step]["memory"].get("sampled_peak")
+            if peak:
+                lines.append(
+                    f"- round {i + 1}, relayed {label} ({rnd[step]['seconds']:.1f} s): {mib(peak['rss'])} at "
+                    f"{peak['at_s']:.1f} s, when {mib(peak['relay_bytes_by_then'])} of {mib(r['size'])} had passed"
+                )
     lines += [
         "",
         f"Largest peak: **{mib(worst)}** ({worst / 1e6:.0f} MB): {'met' if worst < TARGET_PEAK else 'MISSED'} "
