@@ -75,15 +75,26 @@ def _pack_index(chunks) -> bytes:
 
 
 class _Tee:
-    """Reads from `src` and writes everything read to `sink`: the xorb is checked and spooled in one pass."""
+    """Reads `src` in large pieces, writes each to `sink` and hands out small reads from memory.
+
+    The xorb is checked and spooled in one pass; the parser's two small reads
+    per chunk never reach the request stream (each of its reads can cost a
+    hand-over between the server's event loop and this thread).
+    """
+
+    PIECE = 4 * 1024 * 1024
 
     def __init__(self, src: BinaryIO, sink: BinaryIO):
         self.src, self.sink = src, sink
+        self.buffer, self.pos = b"", 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self.src.read(size)
-        if data:
-            self.sink.write(data)
+        if self.pos >= len(self.buffer):
+            self.buffer, self.pos = self.src.read(self.PIECE if size < 0 else max(size, self.PIECE)), 0
+            if self.buffer:
+                self.sink.write(self.buffer)
+        data = self.buffer[self.pos : self.pos + size] if size >= 0 else self.buffer[self.pos :]
+        self.pos += len(data)
         return data
 
 
@@ -446,15 +457,18 @@ def read_chunks(*, term: shard.Term, index: XorbIndex) -> Iterator[bytes]:
     """The unpacked data of a term's chunks, one chunk at a time, read from storage as they go."""
     hex_ = hashes.to_hex(term.xorb_hash)
     pieces = storage.read_range(xorb_name(hex_), index.offsets[term.start], index.offsets[term.end])
-    buffer = bytearray()
+    buffer, pos = bytearray(), 0
     for i in range(term.start, term.end):
         need = index.offsets[i + 1] - index.offsets[i]
-        while len(buffer) < need:
+        while len(buffer) - pos < need:
             piece = next(pieces, b"")
             if not piece:
                 raise NotFound(f"Xorb {hex_} is shorter in storage than its index says; it cannot be read.")
+            del buffer[:pos]
+            pos = 0
             buffer += piece
-        stored, buffer = bytes(buffer[:need]), buffer[need:]
+        stored = bytes(buffer[pos : pos + need])
+        pos += need
         data = xorb.decode_range(stored, 1)[0]
         if len(data) != index.lengths[i]:
             raise InvalidInput(f"Chunk {i} of xorb {hex_} has the wrong length in storage.")

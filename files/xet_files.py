@@ -195,15 +195,18 @@ class _Reader:
     """A read-only file over an iterator of byte pieces that feeds everything read through a hash."""
 
     def __init__(self, pieces, hasher):
-        self.pieces, self.hasher, self.buffer = pieces, hasher, b""
+        self.pieces, self.hasher, self.rest = pieces, hasher, b""
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self.buffer) < size:
+        parts, have = [self.rest], len(self.rest)
+        while size < 0 or have < size:
             piece = next(self.pieces, b"")
             if not piece:
                 break
-            self.buffer += piece
-        data, self.buffer = (self.buffer, b"") if size < 0 else (self.buffer[:size], self.buffer[size:])
+            parts.append(piece)
+            have += len(piece)
+        joined = b"".join(parts)
+        data, self.rest = (joined, b"") if size < 0 else (joined[:size], joined[size:])
         self.hasher.update(data)
         return data
 
