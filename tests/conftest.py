@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from accounts.services import issue_token_pair
 from routines.models import Membership, Project, Role
 
-pytest_plugins = ["tests.docker_fixtures", "tests.kube_fixtures", "tests.xdist_isolation"]
+pytest_plugins = ["tests.docker_fixtures", "tests.kube_fixtures", "tests.s3_fixtures", "tests.xdist_isolation"]
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCLI = str(Path(sys.executable).parent / "accli")

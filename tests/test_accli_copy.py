@@ -17,7 +17,6 @@ from files import services as files
 from files.models import XorbAccess
 from routines.models import Membership, Project, Role
 from tests.conftest import ACCLI, wait_for_status, web_code
-from tests.files.test_s3_storage import s3_endpoint, s3_storage  # noqa: F401 (fixtures)
 from tests.xet_proxy import CountingRelay
 
 MiB = 1024 * 1024
