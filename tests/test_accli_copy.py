@@ -104,6 +104,7 @@ def test_a_folder_goes_up_byte_identical_comes_back_identical_and_a_second_uploa
     again = copy(home, str(folder), "acc://demo/data/")
     assert again.returncode == 0, again.stdout + again.stderr
     assert relay.up < 1 * MiB, f"a second upload of the same folder sent {relay.up} bytes"
+    again_bytes = relay.up
 
     fresh = login(tmp_path / "other-machine", relay, live_server, "alice", "alice-pass-123")
     relay.reset()
@@ -111,7 +112,7 @@ def test_a_folder_goes_up_byte_identical_comes_back_identical_and_a_second_uploa
     assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
     assert relay.up < 2 * MiB, f"from a machine without a cache, the same data sent {relay.up} bytes"
     assert sha256(stored(project, "copy/nested/big.bin")) == tree(folder)["nested/big.bin"]
-    print(f"\nbytes sent: first upload {first_upload}, from another machine {relay.up}")
+    print(f"\nbytes sent: first upload {first_upload}, again {again_bytes}, from another machine {relay.up}")
 
 
 def test_files_that_came_another_way_download_identically(
