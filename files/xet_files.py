@@ -25,7 +25,7 @@ from django.db import transaction
 from accelerator.errors import Conflict, InvalidInput, NotFound
 from files import digests, services, storage, xet_cas
 from files.models import XetChunk, XetFile, Xorb
-from files.xet import chunking, hashes, xorb
+from files.xet import hashes, xorb
 from routines.models import Project
 
 MAX_ITEMS = 1000
@@ -163,6 +163,8 @@ def stat(*, project: Project, filename: str) -> dict:
 
 def prepare(*, project: Project, name: str) -> tuple[int, str]:
     """Chunk a stored file into xorbs this project may use and record its reconstruction; (size, Xet hash)."""
+    from files.xet import chunking  # numpy: loaded by the processes that prepare files, not by every start
+
     size, modified = digests.stat_of(name)
     sha, chunks, terms = hashlib.sha256(), [], []
     with _XorbBuilder(project) as builder:

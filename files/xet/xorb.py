@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import lz4.frame
-import numpy as np
 
 from .hashes import chunk_hash, to_hex, xorb_hash
 
@@ -80,12 +79,16 @@ def parse_header(header: bytes) -> tuple[int, int, int]:
 
 def bg4_split(data: bytes) -> bytes:
     """Byte grouping: all bytes at positions 0 mod 4, then 1 mod 4, 2 mod 4, 3 mod 4."""
+    import numpy as np  # here, not at the top: every process that loads the URLs would pay for numpy
+
     arr = np.frombuffer(data, dtype=np.uint8)
     return b"".join(arr[g::4].tobytes() for g in range(4))
 
 
 def bg4_join(grouped: bytes) -> bytes:
     """Undo ``bg4_split``: group g holds ceil((n - g) / 4) bytes."""
+    import numpy as np  # here, not at the top: every process that loads the URLs would pay for numpy
+
     n = len(grouped)
     src = np.frombuffer(grouped, dtype=np.uint8)
     out = np.empty(n, dtype=np.uint8)
