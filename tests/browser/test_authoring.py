@@ -49,7 +49,8 @@ def write_schema(page, text: str) -> None:
 
 
 def job_id_of(page) -> int:
-    page.wait_for_url(re.compile(r"/jobs/\d+/$"), timeout=30_000)
+    # the run form answers after the dispatch; on a slow, loaded 2-CPU machine that once took over 30 s
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"), timeout=90_000)
     return int(re.search(r"/jobs/(\d+)/$", page.url).group(1))
 
 
